@@ -1,0 +1,68 @@
+//! What every tool's `main` shares: printing results, rendering errors, and
+//! turning the outcome into an exit code. Broken pipes exit 0.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use crate::error::{Error, Kind, Result};
+
+/// Run a tool's body and map its result to an exit code. The body returns
+/// the exit code for success paths that are not 0 (e.g. `orc-state`'s 3).
+pub fn run(tool: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
+    match body() {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if e.kind() == Kind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{}", e.render(tool));
+            ExitCode::from(e.code())
+        }
+    }
+}
+
+/// Write one line to stdout; a closed pipe becomes [`Kind::BrokenPipe`].
+pub fn out(line: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::io("write", std::path::Path::new("stdout"), e))
+}
+
+/// Write a warning to stderr: `orc-<tool>: warning: …`.
+pub fn warn(tool: &str, err: &Error) {
+    let text = err.render(tool).replacen(": error: ", ": warning: ", 1);
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// Whether stdout is a terminal (tables for people, JSON for programs).
+pub fn stdout_is_tty() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Whether stderr is a terminal (progress lines only for people).
+pub fn stderr_is_tty() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Render rows as a left-aligned table with two spaces between columns.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = vec![line(header.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.iter().map(|r| line(r.clone())));
+    out.join("\n")
+}

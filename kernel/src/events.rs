@@ -1,0 +1,60 @@
+//! The session event log, `events.jsonl`: one JSON line per lifecycle
+//! event, appended in a single write so concurrent writers never mix lines.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::fsutil::append_line;
+use crate::ids::{Issue, Kind};
+use crate::record::Record;
+use crate::session::Session;
+
+/// One lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened.
+    pub ts: String,
+    /// What happened: `spawned`, `state`, `notify`, `signal`, `crashed`, …
+    pub event: String,
+    /// The issue, if the event concerns a worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<Issue>,
+    /// The worker kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    /// The worker's state after the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The worker's result, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The process that wrote the event.
+    pub pid: u32,
+}
+
+impl Event {
+    /// An event about a worker, from its record.
+    pub fn of(event: &str, record: &Record) -> Result<Event> {
+        Ok(Event {
+            ts: clock::now_rfc3339()?,
+            event: event.to_string(),
+            issue: Some(record.issue),
+            kind: Some(record.kind),
+            state: Some(record.state.to_string()),
+            result: record.result.map(|r| r.to_string()),
+            detail: record.detail.clone(),
+            pid: std::process::id(),
+        })
+    }
+}
+
+/// Append `event` to the session's log.
+pub fn append(session: &Session, event: &Event) -> Result<()> {
+    let line = serde_json::to_string(event)
+        .map_err(|e| Error::failure(format!("cannot encode event: {e}"), event.event.clone()))?;
+    append_line(&session.events_path(), &line)
+}

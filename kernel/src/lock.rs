@@ -1,0 +1,324 @@
+//! Locks: one guard type over `flock`, the issue lock, and named mutexes.
+//!
+//! The issue lock is a record (`<N>.json`, who holds it) guarded by a flock
+//! on a file that is never replaced (`<N>.lock`). Acquisition takes the
+//! flock, judges the current holder, writes the new record atomically and
+//! lets go, so any number of racers get exactly one winner. A holder is a
+//! process (pid + start time) or a session. A lock is stale only when its
+//! holding process is verifiably dead and no result keeps it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::error::{Error, Kind, Result};
+use crate::fsutil::{ensure_private_dir, write_atomic};
+use crate::ids::{Issue, check_name};
+use crate::liveness::{Liveness, ProcessId};
+use crate::paths::StateDir;
+use crate::repo::Repo;
+
+/// An exclusive `flock` held until dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl FileLock {
+    fn open(path: &Path) -> Result<File> {
+        if let Some(dir) = path.parent() {
+            ensure_private_dir(dir)?;
+        }
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io("open lock file", path, e))
+    }
+
+    /// Wait for the exclusive lock on `path` (created if missing).
+    pub fn exclusive(path: &Path) -> Result<FileLock> {
+        let file = Self::open(path)?;
+        file.lock().map_err(|e| Error::io("lock", path, e))?;
+        Ok(FileLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Take the exclusive lock on `path` if it is free right now.
+    pub fn try_exclusive(path: &Path) -> Result<Option<FileLock>> {
+        let file = Self::open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(FileLock {
+                file,
+                path: path.to_path_buf(),
+            })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+        }
+    }
+
+    /// The locked file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // Closing the descriptor releases the flock anyway; unlocking first
+        // makes the release independent of other copies of the descriptor.
+        let _ = self.file.unlock();
+    }
+}
+
+/// Who holds an issue lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Holder {
+    /// A process: freed when it dies (even by SIGKILL).
+    Process {
+        /// pid and start time of the holder.
+        #[serde(flatten)]
+        id: ProcessId,
+    },
+    /// A session: freed by release, cleanup, or gc once the session is gone.
+    Session {
+        /// The session's name.
+        session: String,
+    },
+}
+
+impl Holder {
+    /// The holder as a process, if it is one.
+    pub fn process(&self) -> Option<ProcessId> {
+        match self {
+            Holder::Process { id } => Some(*id),
+            Holder::Session { .. } => None,
+        }
+    }
+
+    /// A short description for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Holder::Process { id } => format!("pid {}", id.pid),
+            Holder::Session { session } => format!("session {session}"),
+        }
+    }
+}
+
+/// The issue lock's record, `locks/<repo-hash>/<N>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// The issue.
+    pub issue: Issue,
+    /// The main repository root.
+    pub repo: PathBuf,
+    /// The session the lock was taken for.
+    pub session: String,
+    /// Who holds it now.
+    pub holder: Holder,
+    /// When it was acquired.
+    pub acquired_at: String,
+    /// The result that keeps it (ci-passed, approved, …), if any.
+    #[serde(default)]
+    pub kept_by: Option<String>,
+}
+
+/// What `check` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockStatus {
+    /// Nobody holds it.
+    Free,
+    /// Held by a live process or a session.
+    Held(LockRecord),
+    /// The holding process is verifiably dead: the next acquire takes it.
+    Stale(LockRecord),
+    /// The holder's liveness cannot be judged: treated as held.
+    Unknown(LockRecord),
+}
+
+impl LockStatus {
+    /// `free`, `held`, `stale` or `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LockStatus::Free => "free",
+            LockStatus::Held(_) => "held",
+            LockStatus::Stale(_) => "stale",
+            LockStatus::Unknown(_) => "unknown",
+        }
+    }
+
+    /// The record, unless the lock is free.
+    pub fn record(&self) -> Option<&LockRecord> {
+        match self {
+            LockStatus::Free => None,
+            LockStatus::Held(r) | LockStatus::Stale(r) | LockStatus::Unknown(r) => Some(r),
+        }
+    }
+}
+
+/// The lock of one issue in one repository.
+#[derive(Debug, Clone)]
+pub struct IssueLock {
+    issue: Issue,
+    repo: PathBuf,
+    mutex: PathBuf,
+    record: PathBuf,
+}
+
+impl IssueLock {
+    /// The lock of `issue` in `repo` (keyed by the main repository root).
+    pub fn new(state: &StateDir, repo: &Repo, issue: Issue) -> IssueLock {
+        let dir = state.issue_locks(&repo.hash());
+        IssueLock {
+            issue,
+            repo: repo.root.clone(),
+            mutex: dir.join(format!("{issue}.lock")),
+            record: dir.join(format!("{issue}.json")),
+        }
+    }
+
+    /// The holder record's path.
+    pub fn record_path(&self) -> &Path {
+        &self.record
+    }
+
+    /// Take the lock for `holder`, on behalf of `session`. Fails with
+    /// [`Kind::Locked`] (exit 5) when anyone holds it, the same session
+    /// included: the lock is not re-entrant.
+    pub fn acquire(&self, holder: Holder, session: &str) -> Result<LockRecord> {
+        let _guard = FileLock::exclusive(&self.mutex)?;
+        match self.judge(self.read()?) {
+            LockStatus::Free | LockStatus::Stale(_) => {}
+            held => return Err(self.locked_error(&held)),
+        }
+        let record = LockRecord {
+            issue: self.issue,
+            repo: self.repo.clone(),
+            session: session.to_string(),
+            holder,
+            acquired_at: clock::now_rfc3339()?,
+            kept_by: None,
+        };
+        self.write(&record)?;
+        Ok(record)
+    }
+
+    /// The lock's status now (taking the flock so no writer is mid-way).
+    pub fn check(&self) -> Result<LockStatus> {
+        let _guard = FileLock::exclusive(&self.mutex)?;
+        Ok(self.judge(self.read()?))
+    }
+
+    /// Replace the holder when `pred` accepts the current record; returns
+    /// whether it changed. Used for spawn → shim, shim → session (a result
+    /// that keeps the lock) and session → shim (resume).
+    pub fn hand_over(
+        &self,
+        pred: impl Fn(&LockRecord) -> bool,
+        holder: Holder,
+        kept_by: Option<&str>,
+    ) -> Result<bool> {
+        let _guard = FileLock::exclusive(&self.mutex)?;
+        let Some(mut record) = self.read()? else {
+            return Ok(false);
+        };
+        if !pred(&record) {
+            return Ok(false);
+        }
+        record.holder = holder;
+        record.kept_by = kept_by.map(str::to_string);
+        self.write(&record)?;
+        Ok(true)
+    }
+
+    /// Release the lock when `pred` accepts the current record (pass
+    /// `|_| true` to force). Returns whether a record was removed.
+    pub fn release(&self, pred: impl Fn(&LockRecord) -> bool) -> Result<bool> {
+        let _guard = FileLock::exclusive(&self.mutex)?;
+        match self.read()? {
+            Some(record) if pred(&record) => {
+                std::fs::remove_file(&self.record)
+                    .map_err(|e| Error::io("remove", &self.record, e))?;
+                crate::fsutil::sync_dir(crate::fsutil::parent(&self.record)?)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn judge(&self, record: Option<LockRecord>) -> LockStatus {
+        let Some(record) = record else {
+            return LockStatus::Free;
+        };
+        match (&record.holder, &record.kept_by) {
+            (Holder::Process { id }, None) => match id.liveness() {
+                Liveness::Alive => LockStatus::Held(record),
+                Liveness::Dead => LockStatus::Stale(record),
+                Liveness::Unknown => LockStatus::Unknown(record),
+            },
+            _ => LockStatus::Held(record),
+        }
+    }
+
+    fn read(&self) -> Result<Option<LockRecord>> {
+        match std::fs::read(&self.record) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::failure(
+                    format!("corrupt lock record: {e}"),
+                    self.record.display().to_string(),
+                )
+                .hint("inspect it; orc never overwrites a record it cannot read")
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", &self.record, e)),
+        }
+    }
+
+    fn write(&self, record: &LockRecord) -> Result<()> {
+        let bytes = serde_json::to_vec(record).map_err(|e| {
+            Error::failure(
+                format!("cannot encode lock record: {e}"),
+                self.issue.to_string(),
+            )
+        })?;
+        write_atomic(&self.record, &bytes, 0o600)
+    }
+
+    fn locked_error(&self, status: &LockStatus) -> Error {
+        let who = status.record().map_or("someone".to_string(), |r| {
+            format!("{} for session {}", r.holder.describe(), r.session)
+        });
+        let what = match status {
+            LockStatus::Unknown(_) => format!(
+                "issue {} is locked; cannot tell if its holder ({who}) lives",
+                self.issue
+            ),
+            _ => format!("issue {} is locked by {who}", self.issue),
+        };
+        Error::new(Kind::Locked, what, self.repo.display().to_string()).hint(format!(
+            "see `orc-lock holder {}`; release it with `orc-lock release {}`",
+            self.issue, self.issue
+        ))
+    }
+}
+
+/// A named mutex, `locks/named/<name>.lock`, held while the guard lives.
+pub fn named(state: &StateDir, name: &str, wait: bool) -> Result<Option<FileLock>> {
+    check_name("lock name", name)?;
+    let path = state.named_locks().join(format!("{name}.lock"));
+    if wait {
+        FileLock::exclusive(&path).map(Some)
+    } else {
+        FileLock::try_exclusive(&path)
+    }
+}

@@ -1,0 +1,151 @@
+//! The state directory and the other well-known places orc uses.
+//!
+//! ```text
+//! sessions/<session>/meta.json, events.jsonl, procs/<kind>-<N>/
+//! locks/<repo-hash>/<N>.lock (+ <N>.json, the holder record)
+//! locks/named/<name>.lock
+//! schedules.json, runners/<id>.sh, logs/
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::fsutil::ensure_private_dir;
+use crate::profile::Config;
+
+/// The root of orc's state, created with mode 0700.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Resolve `ORC_STATE_DIR` (absolute only), else
+    /// `${XDG_STATE_HOME:-$HOME/.local/state}/orc`, and make sure it exists
+    /// and is writable.
+    pub fn resolve(config: &Config) -> Result<StateDir> {
+        let root = match config.get("ORC_STATE_DIR") {
+            Some(dir) => {
+                let path = PathBuf::from(dir);
+                if !path.is_absolute() {
+                    return Err(Error::usage("ORC_STATE_DIR must be an absolute path", dir)
+                        .hint("for example ORC_STATE_DIR=$HOME/.local/state/orc"));
+                }
+                path
+            }
+            None => default_state_home()?.join("orc"),
+        };
+        let dir = StateDir { root };
+        dir.ensure()?;
+        Ok(dir)
+    }
+
+    /// A state directory at `root` (no checks; for tests and tools that
+    /// already resolved it).
+    pub fn at(root: impl Into<PathBuf>) -> StateDir {
+        StateDir { root: root.into() }
+    }
+
+    fn ensure(&self) -> Result<()> {
+        ensure_private_dir(&self.root)?;
+        let probe = nix::unistd::access(
+            &self.root,
+            nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+        );
+        probe.map_err(|e| {
+            Error::failure(
+                format!("state directory is not writable: {e}"),
+                self.root.display().to_string(),
+            )
+            .hint("set ORC_STATE_DIR to a directory you own")
+        })
+    }
+
+    /// The root path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `sessions/`.
+    pub fn sessions(&self) -> PathBuf {
+        self.root.join("sessions")
+    }
+
+    /// `locks/<repo-hash>/`: the issue locks of one repository.
+    pub fn issue_locks(&self, repo_hash: &str) -> PathBuf {
+        self.root.join("locks").join(repo_hash)
+    }
+
+    /// `locks/named/`: mutexes of `orc-lock run`, the registry and `~/.claude.json`.
+    pub fn named_locks(&self) -> PathBuf {
+        self.root.join("locks").join("named")
+    }
+
+    /// `schedules.json`.
+    pub fn schedules(&self) -> PathBuf {
+        self.root.join("schedules.json")
+    }
+
+    /// `runners/`.
+    pub fn runners(&self) -> PathBuf {
+        self.root.join("runners")
+    }
+
+    /// `logs/`.
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+}
+
+/// The user's home directory from `HOME`.
+pub fn home() -> Result<PathBuf> {
+    match std::env::var_os("HOME") {
+        Some(h) if Path::new(&h).is_absolute() => Ok(PathBuf::from(h)),
+        _ => Err(Error::usage("HOME is not set to an absolute path", "HOME")),
+    }
+}
+
+fn default_state_home() -> Result<PathBuf> {
+    match std::env::var_os("XDG_STATE_HOME") {
+        Some(x) if Path::new(&x).is_absolute() => Ok(PathBuf::from(x)),
+        _ => Ok(home()?.join(".local").join("state")),
+    }
+}
+
+/// `${XDG_CONFIG_HOME:-$HOME/.config}`, if either is usable.
+pub fn config_home() -> Option<PathBuf> {
+    match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(x) if Path::new(&x).is_absolute() => Some(PathBuf::from(x)),
+        _ => home().ok().map(|h| h.join(".config")),
+    }
+}
+
+/// The plugin root: `ORC_ROOT`, else the first ancestor of the running
+/// executable that holds `envs/default.env` (a checkout's
+/// `target/release/orc-x`), else `<prefix>/share/orc` next to an installed
+/// `<prefix>/bin/orc-x`.
+pub fn plugin_root() -> Option<PathBuf> {
+    if let Some(root) = std::env::var_os("ORC_ROOT").filter(|r| !r.is_empty()) {
+        return Some(PathBuf::from(root));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let bin_dir = exe.parent()?;
+    if let Some(root) = bin_dir
+        .ancestors()
+        .take(4)
+        .find(|d| d.join("envs").join("default.env").is_file())
+    {
+        return Some(root.to_path_buf());
+    }
+    let shared = bin_dir.parent()?.join("share").join("orc");
+    shared.join("envs").is_dir().then_some(shared)
+}
+
+/// The directory holding the orc executables that are running now, so a
+/// tool can start its siblings (`orc-shim`, `orc-<tool>`) by full path.
+pub fn bin_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()?
+        .parent()
+        .map(Path::to_path_buf)
+}

@@ -1,0 +1,232 @@
+//! One worker's proc directory, `sessions/<s>/procs/<kind>-<N>/`, like
+//! `/proc/<pid>`: the record, the wake FIFO, the pending signal, the shim's
+//! identity and the log.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::fsutil::{append_line, ensure_private_dir, remove_stale_temps, write_atomic};
+use crate::ids::{Issue, Kind};
+use crate::liveness::{Liveness, ProcessId};
+use crate::lock::FileLock;
+use crate::record::Record;
+use crate::session::Session;
+use crate::wake;
+
+/// The identities of a worker's supervisor and agent (`shim.pid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShimIds {
+    /// The shim.
+    pub shim: ProcessId,
+    /// The agent (leader of its own process group), once started.
+    #[serde(default)]
+    pub agent: Option<ProcessId>,
+}
+
+/// A worker's proc directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proc {
+    dir: PathBuf,
+    kind: Kind,
+    issue: Issue,
+}
+
+impl Proc {
+    /// The proc directory of `kind`-`issue` in `session` (may not exist).
+    pub fn new(session: &Session, kind: Kind, issue: Issue) -> Proc {
+        Proc {
+            dir: session.proc_dir(kind, issue),
+            kind,
+            issue,
+        }
+    }
+
+    /// Every proc directory of `session`, sorted by issue then kind.
+    /// Entries whose names are not `<kind>-<N>` are skipped.
+    pub fn list(session: &Session) -> Result<Vec<Proc>> {
+        let dir = session.procs();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list", &dir, e)),
+        };
+        let mut out: Vec<Proc> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let (kind, issue) = name.split_once('-')?;
+                let (kind, issue) = (Kind::parse(kind).ok()?, Issue::parse(issue).ok()?);
+                Some(Proc {
+                    dir: entry.path(),
+                    kind,
+                    issue,
+                })
+            })
+            .collect();
+        out.sort_by_key(|p| (p.issue, p.kind));
+        Ok(out)
+    }
+
+    /// Create the directory with `record` and the wake FIFO. Fails if the
+    /// directory already holds a record.
+    pub fn create(&self, record: &Record) -> Result<()> {
+        ensure_private_dir(&self.dir)?;
+        let _guard = self.guard()?;
+        if self.state_path().exists() {
+            return Err(Error::failure(
+                "worker already has a record",
+                self.dir.display().to_string(),
+            )
+            .hint("clean it up with orc-cleanup, or resume it"));
+        }
+        self.write(record)?;
+        if !self.wake_path().exists() {
+            wake::create(&self.wake_path())?;
+        }
+        Ok(())
+    }
+
+    /// Whether the directory exists.
+    pub fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
+    /// Read the record; `None` when there is none. A record that does not
+    /// parse is an error naming the file, which is left untouched.
+    pub fn read(&self) -> Result<Option<Record>> {
+        let path = self.state_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::failure(format!("corrupt record: {e}"), path.display().to_string())
+                    .hint("the file is kept as it is; inspect it, or remove the worker with orc-cleanup --force")
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", &path, e)),
+        }
+    }
+
+    /// Read the record, which must exist.
+    pub fn load(&self) -> Result<Record> {
+        self.read()?.ok_or_else(|| {
+            Error::failure(
+                format!("no such {}", self.kind),
+                format!("{} {}", self.kind, self.issue),
+            )
+            .hint("orc-ps lists the workers of this session")
+        })
+    }
+
+    /// Change the record under the proc lock: read, let `change` edit it,
+    /// write it back atomically. Leftovers of an interrupted write are
+    /// cleared first. Nothing is written when `change` fails.
+    pub fn update(&self, change: impl FnOnce(&mut Record) -> Result<()>) -> Result<Record> {
+        let _guard = self.guard()?;
+        remove_stale_temps(&self.dir);
+        let mut record = self.load()?;
+        change(&mut record)?;
+        self.write(&record)?;
+        Ok(record)
+    }
+
+    fn write(&self, record: &Record) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| {
+            Error::failure(
+                format!("cannot encode record: {e}"),
+                self.dir.display().to_string(),
+            )
+        })?;
+        write_atomic(&self.state_path(), &bytes, 0o600)
+    }
+
+    /// The proc lock serialising writers of this directory.
+    pub fn guard(&self) -> Result<FileLock> {
+        FileLock::exclusive(&self.dir.join(".lock"))
+    }
+
+    /// The shim's and agent's identities, if recorded.
+    pub fn shim(&self) -> Result<Option<ShimIds>> {
+        let path = self.shim_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::failure(format!("corrupt shim.pid: {e}"), path.display().to_string())
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", &path, e)),
+        }
+    }
+
+    /// Record the shim's and agent's identities.
+    pub fn write_shim(&self, ids: &ShimIds) -> Result<()> {
+        let bytes = serde_json::to_vec(ids).map_err(|e| {
+            Error::failure(
+                format!("cannot encode shim.pid: {e}"),
+                self.dir.display().to_string(),
+            )
+        })?;
+        write_atomic(&self.shim_path(), &bytes, 0o600)
+    }
+
+    /// Whether the shim lives: `Unknown` when there is no shim.pid, or it
+    /// cannot be read.
+    pub fn shim_liveness(&self) -> Liveness {
+        match self.shim() {
+            Ok(Some(ids)) => ids.shim.liveness(),
+            _ => Liveness::Unknown,
+        }
+    }
+
+    /// Append a lifecycle line to the worker's log.
+    pub fn log(&self, who: &str, text: &str) -> Result<()> {
+        let ts = clock::now_rfc3339()?;
+        let text = text.replace('\n', "\\n");
+        append_line(&self.log_path(), &format!("[{ts}] {who}: {text}"))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The worker's kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The worker's issue.
+    pub fn issue(&self) -> Issue {
+        self.issue
+    }
+
+    /// `state.json`.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// `wake`, the FIFO.
+    pub fn wake_path(&self) -> PathBuf {
+        self.dir.join("wake")
+    }
+
+    /// `signal`, the pending cooperative signal.
+    pub fn signal_path(&self) -> PathBuf {
+        self.dir.join("signal")
+    }
+
+    /// `shim.pid`.
+    pub fn shim_path(&self) -> PathBuf {
+        self.dir.join("shim.pid")
+    }
+
+    /// `log`.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    /// `checkpoint.json`, read by a resumed worker.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.dir.join("checkpoint.json")
+    }
+}

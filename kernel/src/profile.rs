@@ -1,0 +1,466 @@
+//! Configuration: `ORC_*` variables resolved through five layers.
+//!
+//! Lowest first: built-in default < plugin profile `envs/<name>.env` <
+//! project `.orc/envs/<name>.env` < user `~/.config/orc/envs/<name>.env` <
+//! the explicit environment. The profile name is `ORC_ENV` (default
+//! `default`). Profile files are data, never shell: `KEY=VALUE` lines, `#`
+//! comments, optional single or double quotes, no expansion.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::ids::check_name;
+
+/// One documented variable: name, built-in default, description.
+pub struct Var {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Built-in default (empty: none, or computed at run time).
+    pub default: &'static str,
+    /// One line on what it does.
+    pub about: &'static str,
+}
+
+/// The catalogue of every `ORC_*` variable (mirrored in `envs/README.md`).
+pub const CATALOGUE: &[Var] = &[
+    Var {
+        name: "ORC_ENV",
+        default: "default",
+        about: "profile name: envs/<name>.env in each layer",
+    },
+    Var {
+        name: "ORC_STATE_DIR",
+        default: "",
+        about: "state directory (absolute); default ${XDG_STATE_HOME:-~/.local/state}/orc",
+    },
+    Var {
+        name: "ORC_SESSION",
+        default: "",
+        about: "session name; default <repo-name>-<8 hex of the main root>",
+    },
+    Var {
+        name: "ORC_ISSUE",
+        default: "",
+        about: "worker side: the issue this worker works on",
+    },
+    Var {
+        name: "ORC_KIND",
+        default: "",
+        about: "worker side: worker or reviewer",
+    },
+    Var {
+        name: "ORC_MAX_WORKERS",
+        default: "5",
+        about: "most non-terminal workers in one session",
+    },
+    Var {
+        name: "ORC_WORKER_TIMEOUT",
+        default: "3600",
+        about: "seconds an agent may run before TERM",
+    },
+    Var {
+        name: "ORC_TERM_GRACE",
+        default: "120",
+        about: "seconds between TERM and KILL of the agent's process group",
+    },
+    Var {
+        name: "ORC_POLL_INTERVAL",
+        default: "1",
+        about: "seconds between liveness checks in orc-watch",
+    },
+    Var {
+        name: "ORC_TRACKER",
+        default: "",
+        about: "issue tracker: local or github; default local when .orc/issues/ exists",
+    },
+    Var {
+        name: "ORC_AGENT",
+        default: "claude",
+        about: "agent CLI: claude, codex, opencode, gemini or custom",
+    },
+    Var {
+        name: "ORC_AGENT_CMD",
+        default: "",
+        about: "custom agent command template ({prompt} {agent} {issue} {worktree})",
+    },
+    Var {
+        name: "ORC_BACKEND",
+        default: "headless",
+        about: "terminal backend: headless, tmux or wezterm",
+    },
+    Var {
+        name: "ORC_BASE",
+        default: "",
+        about: "base branch of new worktrees; default the repository's default branch",
+    },
+    Var {
+        name: "ORC_RETRY_MAX",
+        default: "2",
+        about: "orc-dispatch: retries of a failed or crashed worker",
+    },
+    Var {
+        name: "ORC_RETRY_BACKOFF",
+        default: "30",
+        about: "orc-dispatch: first retry delay in seconds, doubled each time",
+    },
+    Var {
+        name: "ORC_REVIEW_MAX_ROUNDS",
+        default: "2",
+        about: "review rounds before escalation",
+    },
+    Var {
+        name: "ORC_AUTO_MERGE",
+        default: "false",
+        about: "orc-dispatch: merge approved PRs",
+    },
+    Var {
+        name: "ORC_MERGE_METHOD",
+        default: "squash",
+        about: "merge strategy: squash, merge or rebase",
+    },
+    Var {
+        name: "ORC_SCHED_BACKEND",
+        default: "",
+        about: "scheduler: crontab, atd or launchd; default by platform",
+    },
+    Var {
+        name: "ORC_DISABLE_STOP_GUARD",
+        default: "",
+        about: "1 turns the Stop hook guard off",
+    },
+    Var {
+        name: "ORC_ROOT",
+        default: "",
+        about: "the plugin root; default found from the executable's path",
+    },
+    Var {
+        name: "ORC_NOW",
+        default: "",
+        about: "RFC 3339 time that replaces the clock (tests only)",
+    },
+];
+
+/// Where a resolved value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in default.
+    Default,
+    /// A profile file (plugin, project or user layer).
+    Profile(PathBuf),
+    /// The process environment.
+    Environment,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::Profile(path) => write!(f, "{}", path.display()),
+            Origin::Environment => f.write_str("environment"),
+        }
+    }
+}
+
+/// The resolved configuration: every known variable with its origin.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    values: BTreeMap<String, (String, Origin)>,
+    profile: String,
+}
+
+/// Where the three profile layers live.
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    /// The plugin root (holds `envs/`), if known.
+    pub plugin: Option<PathBuf>,
+    /// The project's repository root (holds `.orc/envs/`), if any.
+    pub project: Option<PathBuf>,
+    /// The user's config dir (holds `orc/envs/`), if any.
+    pub user: Option<PathBuf>,
+}
+
+impl Layers {
+    /// The usual layers: plugin root from `ORC_ROOT` or the executable's
+    /// path, the given project, and `${XDG_CONFIG_HOME:-~/.config}`.
+    pub fn standard(project: Option<&Path>) -> Layers {
+        Layers {
+            plugin: crate::paths::plugin_root(),
+            project: project.map(Path::to_path_buf),
+            user: crate::paths::config_home(),
+        }
+    }
+
+    fn files(&self, profile: &str) -> Vec<PathBuf> {
+        let file = format!("{profile}.env");
+        let mut out = Vec::new();
+        if let Some(p) = &self.plugin {
+            out.push(p.join("envs").join(&file));
+        }
+        if let Some(p) = &self.project {
+            out.push(p.join(".orc").join("envs").join(&file));
+        }
+        if let Some(p) = &self.user {
+            out.push(p.join("orc").join("envs").join(&file));
+        }
+        out
+    }
+}
+
+impl Config {
+    /// Resolve from the process environment and the standard layers.
+    pub fn load(project: Option<&Path>) -> Result<Config> {
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("ORC_"))
+            .collect();
+        Self::resolve(&env, &Layers::standard(project))
+    }
+
+    /// Resolve from an explicit environment and layers (for tests).
+    pub fn resolve(env: &[(String, String)], layers: &Layers) -> Result<Config> {
+        let explicit: BTreeMap<&str, &str> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let profile = explicit
+            .get("ORC_ENV")
+            .copied()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default");
+        check_name("profile name (ORC_ENV)", profile)?;
+
+        let mut values: BTreeMap<String, (String, Origin)> = CATALOGUE
+            .iter()
+            .filter(|v| !v.default.is_empty())
+            .map(|v| (v.name.to_string(), (v.default.to_string(), Origin::Default)))
+            .collect();
+        let mut found = false;
+        for file in layers.files(profile) {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("read profile", &file, e)),
+            };
+            found = true;
+            for (key, value) in parse_profile(&text, &file)? {
+                values.insert(key, (value, Origin::Profile(file.clone())));
+            }
+        }
+        if !found && profile != "default" {
+            return Err(Error::usage("unknown profile", profile).hint(
+                "profiles are envs/<name>.env in the plugin, .orc/envs/ or ~/.config/orc/envs/",
+            ));
+        }
+        for (key, value) in explicit {
+            values.insert(key.to_string(), (value.to_string(), Origin::Environment));
+        }
+        Ok(Config {
+            values,
+            profile: profile.to_string(),
+        })
+    }
+
+    /// The value of `name`, if set anywhere (empty counts as unset).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(|(v, _)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Where `name`'s value came from.
+    pub fn origin(&self, name: &str) -> Option<&Origin> {
+        self.values.get(name).map(|(_, o)| o)
+    }
+
+    /// The profile in use.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// A whole number of seconds or a count, with the variable in the error.
+    pub fn number(&self, name: &str) -> Result<u64> {
+        let raw = self.get(name).unwrap_or("0");
+        raw.parse::<u64>().map_err(|_| {
+            Error::usage(format!("{name} must be a whole number"), raw).hint(format!(
+                "set by {}",
+                self.origin(name)
+                    .map_or("nothing".into(), |o| o.to_string())
+            ))
+        })
+    }
+
+    /// A boolean (`1`, `true`, `yes`, `on` are true).
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(
+            self.get(name),
+            Some("1" | "true" | "yes" | "on" | "TRUE" | "True")
+        )
+    }
+
+    /// Every resolved variable with its origin, sorted by name.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &Origin)> {
+        self.values
+            .iter()
+            .map(|(k, (v, o))| (k.as_str(), v.as_str(), o))
+    }
+}
+
+/// Mask secrets for display: names containing TOKEN, KEY, SECRET or PASSWORD.
+pub fn mask(name: &str, value: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    let secret = ["TOKEN", "KEY", "SECRET", "PASSWORD"]
+        .iter()
+        .any(|s| upper.contains(s));
+    if secret && !value.is_empty() {
+        "****".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Parse `KEY=VALUE` lines. Only catalogued `ORC_*` names are accepted, so a
+/// typo is an error at `file:line` instead of a setting silently ignored.
+pub fn parse_profile(text: &str, file: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let at = format!("{}:{}", file.display(), n + 1);
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(Error::usage("expected KEY=VALUE", at));
+        };
+        let key = key.trim();
+        if !CATALOGUE.iter().any(|v| v.name == key) {
+            return Err(Error::usage(format!("unknown variable {key:?}"), at)
+                .hint("profiles set only the ORC_* variables listed in envs/README.md"));
+        }
+        let value = unquote(value.trim()).ok_or_else(|| Error::usage("unbalanced quotes", at))?;
+        out.push((key.to_string(), value));
+    }
+    Ok(out)
+}
+
+/// Strip one level of quotes: `'…'` (with the shell's `'\''` for a quote),
+/// `"…"`, or a bare word. `None` when quotes do not balance.
+pub fn unquote(value: &str) -> Option<String> {
+    if let Some(inner) = value.strip_prefix('"') {
+        return inner.strip_suffix('"').map(str::to_string);
+    }
+    if value.starts_with('\'') {
+        let mut out = String::new();
+        let mut rest = value;
+        loop {
+            let body = rest.strip_prefix('\'')?;
+            let end = body.find('\'')?;
+            out.push_str(&body[..end]);
+            rest = &body[end + 1..];
+            if rest.is_empty() {
+                return Some(out);
+            }
+            rest = rest.strip_prefix("\\'")?;
+            out.push('\'');
+            if rest.is_empty() {
+                return Some(out);
+            }
+        }
+    }
+    Some(value.to_string())
+}
+
+/// Quote a value so that `unquote` and a POSIX shell both read it back as is.
+pub fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        let _ = std::fs::create_dir_all(path.parent().unwrap_or(dir));
+        let _ = std::fs::write(path, text);
+    }
+
+    #[test]
+    fn layers_apply_lowest_first() -> Result<()> {
+        let tmp = tempfile::tempdir().map_err(|e| Error::io("tempdir", Path::new("."), e))?;
+        let (plugin, project, user) = (
+            tmp.path().join("p"),
+            tmp.path().join("r"),
+            tmp.path().join("u"),
+        );
+        write(
+            &plugin,
+            "envs/ci.env",
+            "ORC_MAX_WORKERS=2\nORC_TERM_GRACE=5\nORC_BACKEND=tmux\n",
+        );
+        write(
+            &project,
+            ".orc/envs/ci.env",
+            "# project\nORC_TERM_GRACE='7'\n",
+        );
+        write(
+            &user,
+            "orc/envs/ci.env",
+            "export ORC_BACKEND=\"headless\"\n",
+        );
+        let layers = Layers {
+            plugin: Some(plugin),
+            project: Some(project.clone()),
+            user: Some(user),
+        };
+        let env = vec![
+            ("ORC_ENV".into(), "ci".into()),
+            ("ORC_MAX_WORKERS".into(), "9".into()),
+        ];
+        let cfg = Config::resolve(&env, &layers)?;
+        assert_eq!(cfg.get("ORC_MAX_WORKERS"), Some("9"));
+        assert_eq!(cfg.origin("ORC_MAX_WORKERS"), Some(&Origin::Environment));
+        assert_eq!(cfg.get("ORC_TERM_GRACE"), Some("7"));
+        assert_eq!(
+            cfg.origin("ORC_TERM_GRACE"),
+            Some(&Origin::Profile(project.join(".orc/envs/ci.env")))
+        );
+        assert_eq!(cfg.get("ORC_BACKEND"), Some("headless"));
+        assert_eq!(cfg.get("ORC_WORKER_TIMEOUT"), Some("3600"));
+        assert_eq!(cfg.origin("ORC_WORKER_TIMEOUT"), Some(&Origin::Default));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_profiles_say_where() {
+        let f = Path::new("x.env");
+        let err = parse_profile("ORC_MAX_WORKERS=1\nORC_TYPO=2\n", f)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("unknown variable \"ORC_TYPO\" (x.env:2)")
+        );
+        assert!(parse_profile("just words", f).is_err());
+        assert!(parse_profile("ORC_SESSION='abc", f).is_err());
+    }
+
+    #[test]
+    fn unknown_profile_is_an_error() {
+        let env = vec![("ORC_ENV".into(), "nosuch".into())];
+        assert!(Config::resolve(&env, &Layers::default()).is_err());
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        for v in ["plain", "it's", "$(rm -rf /)", "a b\tc", "''", ""] {
+            assert_eq!(unquote(&quote(v)).as_deref(), Some(v));
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(mask("GH_TOKEN", "abc"), "****");
+        assert_eq!(mask("ORC_BACKEND", "tmux"), "tmux");
+    }
+}
