@@ -66,3 +66,33 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out.extend(rows.iter().map(|r| line(r.clone())));
     out.join("\n")
 }
+
+/// The environment variables every tool reads.
+pub const COMMON_ENV: &str = "\
+  ORC_STATE_DIR   state directory (absolute; default ${XDG_STATE_HOME:-~/.local/state}/orc)
+  ORC_SESSION     session name (default <repo-name>-<8 hex of the main repository root>)
+  ORC_ENV         configuration profile (default: default); see envs/README.md";
+
+/// The environment a worker-side tool reads to find itself.
+pub const WORKER_ENV: &str = "\
+  ORC_ISSUE       this worker's issue (else --issue, else .orc-env in the worktree)
+  ORC_KIND        worker or reviewer (default worker)";
+
+/// Long-help trailer: examples, environment and the exit-code table.
+pub fn after_help(examples: &str, env: &[&str]) -> String {
+    let mut text = String::new();
+    if !examples.is_empty() {
+        text.push_str("Examples:\n");
+        text.push_str(examples);
+        text.push_str("\n\n");
+    }
+    text.push_str("Environment:\n");
+    text.push_str(COMMON_ENV);
+    for extra in env {
+        text.push('\n');
+        text.push_str(extra);
+    }
+    text.push_str("\n\n");
+    text.push_str(crate::exit::TABLE);
+    text
+}

@@ -16,10 +16,12 @@ pub mod lock;
 pub mod paths;
 pub mod procdir;
 pub mod profile;
+pub mod ps;
 pub mod record;
 pub mod repo;
 pub mod session;
 pub mod signal;
+pub mod supervise;
 pub mod wake;
 pub mod worker;
 

@@ -295,9 +295,14 @@ impl IssueLock {
     }
 
     fn locked_error(&self, status: &LockStatus) -> Error {
-        let who = status.record().map_or("someone".to_string(), |r| {
-            format!("{} for session {}", r.holder.describe(), r.session)
-        });
+        let who = status
+            .record()
+            .map_or("someone".to_string(), |r| match &r.holder {
+                Holder::Session { .. } => r.holder.describe(),
+                Holder::Process { .. } => {
+                    format!("{} of session {}", r.holder.describe(), r.session)
+                }
+            });
         let what = match status {
             LockStatus::Unknown(_) => format!(
                 "issue {} is locked; cannot tell if its holder ({who}) lives",

@@ -1,0 +1,124 @@
+//! The process table: one row per worker, read from the records.
+
+use serde::Serialize;
+
+use crate::clock;
+use crate::error::Result;
+use crate::ids::{Issue, Kind};
+use crate::liveness::Liveness;
+use crate::paths::StateDir;
+use crate::procdir::Proc;
+use crate::record::Record;
+use crate::session::Session;
+
+/// One worker as `orc-ps` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The issue.
+    pub issue: Issue,
+    /// worker or reviewer.
+    pub kind: Kind,
+    /// The session.
+    pub session: String,
+    /// The record, or `None` when it is missing or unreadable.
+    #[serde(flatten)]
+    pub record: Option<Record>,
+    /// Whether the worker's shim lives: yes, no, unknown; `-` once ended.
+    pub alive: String,
+    /// Seconds since the attempt started (to the end, once ended).
+    pub uptime_s: u64,
+    /// Why the record could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The rows of `session`, or of every session when `session` is `None`.
+pub fn rows(state: &StateDir, session: Option<&Session>) -> Result<Vec<Row>> {
+    let sessions = match session {
+        Some(s) => vec![s.clone()],
+        None => Session::list(state)?,
+    };
+    let now = clock::now()?;
+    let mut out = Vec::new();
+    for session in &sessions {
+        for proc in Proc::list(session)? {
+            out.push(row(session, &proc, &now));
+        }
+    }
+    Ok(out)
+}
+
+fn row(session: &Session, proc: &Proc, now: &chrono::DateTime<chrono::Utc>) -> Row {
+    let (record, error) = match proc.read() {
+        Ok(Some(r)) => (Some(r), None),
+        Ok(None) => (None, Some("no state.json".to_string())),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let alive = match &record {
+        Some(r) if !r.state.is_active() => "-".to_string(),
+        _ => liveness(proc).to_string(),
+    };
+    let uptime_s = record.as_ref().map_or(0, |r| {
+        if r.state.is_active() {
+            clock::seconds_since(&r.started_at, now)
+        } else {
+            clock::parse(&r.updated_at).map_or(0, |end| clock::seconds_since(&r.started_at, &end))
+        }
+    });
+    Row {
+        issue: proc.issue(),
+        kind: proc.kind(),
+        session: session.name().to_string(),
+        record,
+        alive,
+        uptime_s,
+        error,
+    }
+}
+
+/// The shim's liveness; a worker that has no shim yet is `unknown`.
+pub fn liveness(proc: &Proc) -> Liveness {
+    proc.shim_liveness()
+}
+
+impl Row {
+    /// The row's cells for the human table.
+    pub fn cells(&self) -> Vec<String> {
+        let dash = || "-".to_string();
+        match &self.record {
+            Some(r) => vec![
+                self.issue.to_string(),
+                self.kind.to_string(),
+                r.state.to_string(),
+                match r.result {
+                    Some(result) if r.detail.is_empty() => result.to_string(),
+                    Some(result) => format!("{result}: {}", r.detail),
+                    None => r.detail.clone(),
+                },
+                r.priority.clone(),
+                clock::human_duration(self.uptime_s),
+                r.pid.map_or_else(dash, |p| p.to_string()),
+                self.alive.clone(),
+                r.worktree.clone().unwrap_or_else(dash),
+                self.session.clone(),
+            ],
+            None => vec![
+                self.issue.to_string(),
+                self.kind.to_string(),
+                "?".to_string(),
+                self.error.clone().unwrap_or_default(),
+                dash(),
+                dash(),
+                dash(),
+                self.alive.clone(),
+                dash(),
+                self.session.clone(),
+            ],
+        }
+    }
+}
+
+/// The table's header.
+pub const HEADER: [&str; 10] = [
+    "ISSUE", "KIND", "STATE", "DETAIL", "PRIORITY", "UPTIME", "PID", "ALIVE", "WORKTREE", "SESSION",
+];

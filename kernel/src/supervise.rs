@@ -1,0 +1,112 @@
+//! Child processes: run one, forward termination signals to it, reap it,
+//! and turn its end into an exit code (`128 + n` for a signal `n`).
+//!
+//! Signal handlers only store the signal number in an atomic and write a
+//! byte to a self-pipe; everything else happens in the main loop.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::errno::Errno;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::exit;
+
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: i32) {
+    LAST_SIGNAL.store(sig, Ordering::SeqCst);
+    let fd = WAKE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; the fd is a non-blocking
+        // pipe owned by the process for its whole life, and a full pipe
+        // only means a wake-up is already pending.
+        unsafe {
+            nix::libc::write(fd, [1u8].as_ptr().cast(), 1);
+        }
+    }
+}
+
+/// Install `on_signal` for `signals` (no SA_RESTART, so blocking calls
+/// return EINTR and the caller notices at once).
+pub fn catch(signals: &[Signal]) -> Result<()> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for &sig in signals {
+        // SAFETY: the handler only touches atomics and calls write(2).
+        unsafe { sigaction(sig, &action) }
+            .map_err(|e| Error::failure(format!("cannot install a handler: {e}"), sig.as_str()))?;
+    }
+    Ok(())
+}
+
+/// A self-pipe that caught signals write to; poll its read end.
+pub fn self_pipe() -> Result<OwnedFd> {
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::failure(format!("cannot create a pipe: {e}"), "self-pipe"))?;
+    // The write end lives as long as the process: handlers may fire at any time.
+    WAKE_FD.store(write.as_raw_fd(), Ordering::SeqCst);
+    std::mem::forget(write);
+    Ok(read)
+}
+
+/// Take the last caught signal, if any arrived since the previous call.
+pub fn take_signal() -> Option<Signal> {
+    match LAST_SIGNAL.swap(0, Ordering::SeqCst) {
+        0 => None,
+        n => Signal::try_from(n).ok(),
+    }
+}
+
+/// The exit code a wait status maps to: the code, or `128 + n` for signal n.
+pub fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(exit::SIGNAL_BASE + sig as i32),
+        _ => None,
+    }
+}
+
+/// Run `cmd` as a child and wait for it, forwarding SIGTERM, SIGINT and
+/// SIGHUP to it so the caller's locks are held exactly while it runs.
+/// Returns the child's exit code (or `128 + n`), truncated to a byte.
+pub fn run_forwarding(cmd: &[String]) -> Result<u8> {
+    let (program, args) = cmd.split_first().ok_or_else(|| {
+        Error::usage("no command given", "--").hint("orc-lock run NAME -- CMD ARGS...")
+    })?;
+    catch(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
+    let child = Command::new(program)
+        .args(args)
+        .spawn()
+        .map_err(|e| Error::failure(format!("cannot run the command: {e}"), program.clone()))?;
+    let pid = Pid::from_raw(child.id() as i32);
+    loop {
+        match waitpid(pid, None) {
+            Ok(status) => {
+                if let Some(code) = exit_code(status) {
+                    return Ok(u8::try_from(code).unwrap_or(exit::FAILURE));
+                }
+            }
+            Err(Errno::EINTR) => {
+                if let Some(sig) = take_signal() {
+                    let _ = kill(pid, sig);
+                }
+            }
+            Err(e) => {
+                return Err(Error::failure(
+                    format!("cannot wait for the command: {e}"),
+                    program.clone(),
+                ));
+            }
+        }
+    }
+}
