@@ -41,6 +41,14 @@ impl Context {
         Self::build(config, repo, None)
     }
 
+    /// A named session, with the repository and configuration found from
+    /// the current directory (the shim runs in the worker's worktree).
+    pub fn with_session(session: &str) -> Result<Context> {
+        let repo = Repo::current()?;
+        let config = Config::load(repo.as_ref().map(|r| r.root.as_path()))?;
+        Self::build(config, repo, Some(session.to_string()))
+    }
+
     /// Like [`Context::orchestrator`] but the repository is required.
     pub fn repo(&self) -> Result<&Repo> {
         self.repo.as_ref().ok_or_else(|| {

@@ -20,6 +20,7 @@ pub mod ps;
 pub mod record;
 pub mod repo;
 pub mod session;
+pub mod shim;
 pub mod signal;
 pub mod supervise;
 pub mod wake;

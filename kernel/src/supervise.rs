@@ -6,7 +6,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
@@ -16,11 +16,13 @@ use nix::unistd::Pid;
 use crate::error::{Error, Result};
 use crate::exit;
 
-static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+static PENDING: AtomicU64 = AtomicU64::new(0);
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(sig: i32) {
-    LAST_SIGNAL.store(sig, Ordering::SeqCst);
+    if (1..64).contains(&sig) {
+        PENDING.fetch_or(1 << sig, Ordering::SeqCst);
+    }
     let fd = WAKE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
         // SAFETY: write(2) is async-signal-safe; the fd is a non-blocking
@@ -59,12 +61,19 @@ pub fn self_pipe() -> Result<OwnedFd> {
     Ok(read)
 }
 
-/// Take the last caught signal, if any arrived since the previous call.
-pub fn take_signal() -> Option<Signal> {
-    match LAST_SIGNAL.swap(0, Ordering::SeqCst) {
-        0 => None,
-        n => Signal::try_from(n).ok(),
-    }
+/// Take every signal caught since the previous call, lowest number first.
+pub fn take_signals() -> Vec<Signal> {
+    let bits = PENDING.swap(0, Ordering::SeqCst);
+    (1..64)
+        .filter(|n| bits & (1 << n) != 0)
+        .filter_map(|n| Signal::try_from(n).ok())
+        .collect()
+}
+
+/// Read and discard whatever the self-pipe holds.
+pub fn drain_pipe(fd: &OwnedFd) {
+    let mut buf = [0u8; 64];
+    while matches!(nix::unistd::read(fd, &mut buf), Ok(n) if n > 0) {}
 }
 
 /// The exit code a wait status maps to: the code, or `128 + n` for signal n.
@@ -97,7 +106,7 @@ pub fn run_forwarding(cmd: &[String]) -> Result<u8> {
                 }
             }
             Err(Errno::EINTR) => {
-                if let Some(sig) = take_signal() {
+                for sig in take_signals() {
                     let _ = kill(pid, sig);
                 }
             }
@@ -108,5 +117,23 @@ pub fn run_forwarding(cmd: &[String]) -> Result<u8> {
                 ));
             }
         }
+    }
+}
+
+/// Double fork: the caller's child exits at once (so the caller reaps it
+/// and leaves no zombie); the grandchild runs in a new session, detached
+/// from the caller's terminal, and is adopted by init. Returns true in the
+/// process that should exit now. Call it while single-threaded.
+pub fn detach() -> Result<bool> {
+    use nix::unistd::{ForkResult, fork, setsid};
+    // SAFETY: callers run this first thing in main, single-threaded, so the
+    // child inherits no lock held by another thread.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { .. }) => Ok(true),
+        Ok(ForkResult::Child) => {
+            setsid().map_err(|e| Error::failure(format!("setsid failed: {e}"), "detach"))?;
+            Ok(false)
+        }
+        Err(e) => Err(Error::failure(format!("fork failed: {e}"), "detach")),
     }
 }

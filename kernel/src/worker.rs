@@ -139,9 +139,15 @@ pub fn end(
     outcome: Outcome,
     detail: &str,
     who: &str,
+    exit: Option<i32>,
 ) -> Result<Option<Record>> {
     let now = clock::now_rfc3339()?;
-    match proc.update(|r| r.finish(outcome, detail, &now)) {
+    let finish = |r: &mut Record| {
+        r.finish(outcome, detail, &now)?;
+        r.exit = exit.or(r.exit);
+        Ok(())
+    };
+    match proc.update(finish) {
         Ok(record) => {
             after_end(ctx, proc, &record, who)?;
             Ok(Some(record))
@@ -243,6 +249,7 @@ pub fn send_signal(ctx: &Context, proc: &Proc, sig: Signal) -> Result<Pending> {
             Outcome::Killed,
             "killed by orc-signal KILL",
             "orc-signal",
+            None,
         )?;
         if let Some(agent) = ids
             .and_then(|i| i.agent)

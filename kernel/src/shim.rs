@@ -1,0 +1,374 @@
+//! The shim: the one supervisor of one agent process (like conmon).
+//!
+//! It holds the issue lock while the agent runs, starts the agent as its
+//! only child in a new process group, applies the priority, sends the
+//! agent's output to the log, enforces the timeout and signal escalation,
+//! reaps the agent, and writes `crashed` (or `timeout`, `killed`) when the
+//! agent ends without a terminal record — then rings the wake FIFO at once.
+
+use std::fs::OpenOptions;
+use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::events::{self, Event};
+use crate::ids::{Issue, Kind};
+use crate::liveness::ProcessId;
+use crate::lock::Holder;
+use crate::procdir::{Proc, ShimIds};
+use crate::record::{Outcome, State, nice_of};
+use crate::signal;
+use crate::supervise;
+use crate::worker;
+
+/// What the shim runs, and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The worker's kind.
+    pub kind: Kind,
+    /// The worker's issue.
+    pub issue: Issue,
+    /// The agent's program.
+    pub program: String,
+    /// The agent's arguments (the prompt is one of them, never a shell string).
+    pub args: Vec<String>,
+    /// Attached to a terminal (tmux, wezterm) rather than writing to the log.
+    pub interactive: bool,
+}
+
+/// Why the shim stopped the agent itself, if it did.
+#[derive(Debug, Clone)]
+struct Stop {
+    outcome: Outcome,
+    why: String,
+    kill_at: Instant,
+}
+
+/// Supervise the agent until it ends; returns the exit code the shim exits
+/// with (the agent's, or `128 + n` when a signal killed it).
+pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
+    let proc = Proc::new(&ctx.session, opts.kind, opts.issue);
+    let record = proc.load()?;
+    let me = ProcessId::current();
+    #[cfg(target_os = "linux")]
+    {
+        // Orphans of the agent are re-parented to the shim, which reaps them.
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+    }
+    let wake = supervise::self_pipe()?;
+    supervise::catch(&[
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGCHLD,
+    ])?;
+    proc.write_shim(&ShimIds {
+        shim: me,
+        agent: None,
+    })?;
+
+    if let Some(lock) = worker::lock_of(ctx, &record) {
+        let session = record.session.clone();
+        let took = lock.hand_over(|l| l.session == session, Holder::Process { id: me }, None)?;
+        if !took && let Err(e) = lock.acquire(Holder::Process { id: me }, &record.session) {
+            worker::end(
+                ctx,
+                &proc,
+                Outcome::Error,
+                &format!("shim could not take the issue lock: {e}"),
+                "orc-shim",
+                None,
+            )?;
+            return Err(e);
+        }
+    }
+
+    if let Some(pending) = signal::peek(&proc)? {
+        let outcome = if pending.signal == signal::Signal::Kill {
+            Outcome::Killed
+        } else {
+            Outcome::Cancelled
+        };
+        worker::end(
+            ctx,
+            &proc,
+            outcome,
+            &format!("{} before the agent started", pending.signal),
+            "orc-shim",
+            None,
+        )?;
+        return Ok(0);
+    }
+
+    let config = &ctx.config;
+    let timeout = Duration::from_secs(config.number("ORC_WORKER_TIMEOUT")?);
+    let grace = Duration::from_secs(config.number("ORC_TERM_GRACE")?);
+    let nice = nice_of(&record.priority)?;
+    let worktree = record.worktree.clone().map(PathBuf::from);
+
+    let child = match start_agent(opts, &proc, worktree, nice, me.pid) {
+        Ok(child) => child,
+        Err(e) => {
+            worker::end(
+                ctx,
+                &proc,
+                Outcome::Error,
+                &e.to_string(),
+                "orc-shim",
+                Some(127),
+            )?;
+            return Ok(127);
+        }
+    };
+    let pid = Pid::from_raw(child.id() as i32);
+    let agent = ProcessId::of(pid.as_raw()).unwrap_or(ProcessId {
+        pid: pid.as_raw(),
+        start_time: 0,
+    });
+    proc.write_shim(&ShimIds {
+        shim: me,
+        agent: Some(agent),
+    })?;
+    let started = proc.update(|r| {
+        if r.state.is_active() {
+            r.pid = Some(pid.as_raw());
+            if matches!(r.state, State::New | State::Ready) {
+                r.transition(
+                    State::Running,
+                    "agent started",
+                    &crate::clock::now_rfc3339()?,
+                )?;
+            }
+        }
+        Ok(())
+    })?;
+    events::append(&ctx.session, &Event::of("started", &started)?)?;
+    proc.log(
+        "orc-shim",
+        &format!("started {} (pid {pid}, nice {nice})", opts.program),
+    )?;
+
+    let status = supervise_until_exit(&proc, pid, timeout, grace, &wake)?;
+    // Nothing of the agent's process group outlives it.
+    let _ = killpg(pid, Signal::SIGKILL);
+    reap_orphans();
+    let (status, stop) = status;
+    let code = supervise::exit_code(status).unwrap_or(crate::exit::FAILURE.into());
+    let detail = match status {
+        WaitStatus::Signaled(_, sig, _) => format!("agent killed by {sig}"),
+        _ => format!("agent exited with code {code} without a result"),
+    };
+    let (outcome, detail) = match stop {
+        Some(stop) => (stop.outcome, format!("{}; {detail}", stop.why)),
+        None => (Outcome::Crashed, detail),
+    };
+    if worker::end(ctx, &proc, outcome, &detail, "orc-shim", Some(code))?.is_none() {
+        proc.log(
+            "orc-shim",
+            &format!("agent ended (code {code}) after its result"),
+        )?;
+    }
+    Ok(code)
+}
+
+fn start_agent(
+    opts: &Options,
+    proc: &Proc,
+    worktree: Option<PathBuf>,
+    nice: i32,
+    shim_pid: i32,
+) -> Result<std::process::Child> {
+    let mut cmd = Command::new(&opts.program);
+    cmd.args(&opts.args).process_group(0);
+    if let Some(dir) = worktree {
+        cmd.current_dir(dir);
+    }
+    if !opts.interactive {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(proc.log_path())
+            .map_err(|e| Error::io("open the log", &proc.log_path(), e))?;
+        let err = log
+            .try_clone()
+            .map_err(|e| Error::io("open the log", &proc.log_path(), e))?;
+        cmd.stdin(Stdio::null()).stdout(log).stderr(err);
+    }
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes async-signal-safe system calls (prctl, getppid, setpriority).
+    unsafe {
+        cmd.pre_exec(move || {
+            #[cfg(target_os = "linux")]
+            {
+                // If the shim dies, even by SIGKILL, the agent goes with it.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                if nix::unistd::getppid().as_raw() != shim_pid {
+                    return Err(std::io::Error::other(
+                        "the shim died before the agent started",
+                    ));
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            let _ = shim_pid;
+            if nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, nice) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| Error::failure(format!("cannot start the agent: {e}"), opts.program.clone()))
+}
+
+/// Wait for the agent, escalating on timeout, on an ignored cooperative
+/// signal, and on TERM/INT/HUP sent to the shim itself.
+fn supervise_until_exit(
+    proc: &Proc,
+    pid: Pid,
+    timeout: Duration,
+    grace: Duration,
+    wake: &std::os::fd::OwnedFd,
+) -> Result<(WaitStatus, Option<Stop>)> {
+    let started = Instant::now();
+    let mut requested: Option<Instant> = None;
+    let mut stop: Option<Stop> = None;
+    let mut killed = false;
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                return Ok((status, stop));
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => {
+                return Err(Error::failure(
+                    format!("cannot wait for the agent: {e}"),
+                    pid.to_string(),
+                ));
+            }
+        }
+        reap_orphans_except(pid);
+        let now = Instant::now();
+        let terminate = |outcome: Outcome, why: String, stop: &mut Option<Stop>| {
+            if stop.is_none() {
+                let _ = killpg(pid, Signal::SIGTERM);
+                let _ = proc.log("orc-shim", &format!("{why}: SIGTERM to the agent's group"));
+                *stop = Some(Stop {
+                    outcome,
+                    why,
+                    kill_at: now + grace,
+                });
+            }
+        };
+        for sig in supervise::take_signals() {
+            match sig {
+                Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP => {
+                    terminate(Outcome::Killed, format!("shim received {sig}"), &mut stop)
+                }
+                Signal::SIGUSR1 => {
+                    requested.get_or_insert(now);
+                }
+                _ => {}
+            }
+        }
+        if requested.is_none() && signal::peek(proc)?.is_some() {
+            requested = Some(now);
+        }
+        let active = || {
+            proc.read()
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.state.is_active())
+        };
+        if let Some(at) = requested
+            && now >= at + grace
+            && stop.is_none()
+            && active()
+        {
+            terminate(
+                Outcome::Killed,
+                format!("no result {}s after a signal", grace.as_secs()),
+                &mut stop,
+            );
+        }
+        if now >= started + timeout && stop.is_none() && active() {
+            terminate(
+                Outcome::Timeout,
+                format!("ran past ORC_WORKER_TIMEOUT ({}s)", timeout.as_secs()),
+                &mut stop,
+            );
+        }
+        if let Some(s) = &stop
+            && now >= s.kill_at
+            && !killed
+        {
+            let _ = killpg(pid, Signal::SIGKILL);
+            let _ = proc.log(
+                "orc-shim",
+                "grace period over: SIGKILL to the agent's group",
+            );
+            killed = true;
+        }
+        let mut deadlines = vec![now + Duration::from_secs(1), started + timeout];
+        deadlines.extend(requested.map(|at| at + grace));
+        deadlines.extend(stop.as_ref().filter(|_| !killed).map(|s| s.kill_at));
+        let next = deadlines
+            .into_iter()
+            .filter(|d| *d > now)
+            .min()
+            .unwrap_or(now + Duration::from_secs(1));
+        let ms = next
+            .saturating_duration_since(now)
+            .as_millis()
+            .clamp(1, 1000) as i32;
+        let mut fds = [PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(_) | Err(Errno::EINTR) => supervise::drain_pipe(wake),
+            Err(e) => return Err(Error::failure(format!("poll failed: {e}"), "orc-shim")),
+        }
+    }
+}
+
+/// Reap adopted orphans (the shim is a child subreaper) without touching
+/// the agent: peek with WNOWAIT at who is waitable, reap only others.
+fn reap_orphans_except(agent: Pid) {
+    use nix::sys::wait::{Id, waitid};
+    loop {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::All, flags) {
+            Ok(status) => match status.pid() {
+                Some(p) if p != agent => {
+                    let _ = waitpid(p, None);
+                }
+                _ => return,
+            },
+            Err(_) => return,
+        }
+    }
+}
+
+/// After the agent ended: reap whatever was left, for up to a second.
+fn reap_orphans() {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Err(Errno::ECHILD) => return,
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(10)),
+            _ => {}
+        }
+    }
+}
