@@ -3,6 +3,7 @@
 //! One concept a module. The binaries in `bins/` parse their arguments, call
 //! into this crate, print, and map errors to exit codes with [`cli`].
 
+pub mod agent;
 pub mod cli;
 pub mod clock;
 pub mod context;

@@ -1,0 +1,341 @@
+//! Every interaction with an agent CLI: which program, which arguments, which
+//! environment, which prompt, and how to read what it printed.
+//!
+//! The prompt always travels as one argument of an argv. It is never pasted
+//! into a shell string and never typed into a terminal as keystrokes, so no
+//! quoting, `$(...)` or newline in it can change what runs.
+
+mod env;
+mod prompt;
+mod session;
+mod words;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::ids::{Issue, Kind};
+
+pub use env::{is_scrubbed, scrub};
+pub use prompt::{default_prompt, looks_throttled};
+pub use session::{is_uuid, new_session_id, parse_background_id};
+pub use words::split_words;
+
+/// Which agent CLI runs a worker (`ORC_AGENT`, `--agent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgentKind {
+    /// Claude Code (`claude`), the default.
+    Claude,
+    /// OpenAI Codex CLI (`codex`).
+    Codex,
+    /// opencode (`opencode`).
+    Opencode,
+    /// Gemini CLI (`gemini`).
+    Gemini,
+    /// A command template from `ORC_AGENT_CMD`.
+    Custom,
+}
+
+impl AgentKind {
+    /// Every agent, in display order.
+    pub const ALL: [AgentKind; 5] = [
+        AgentKind::Claude,
+        AgentKind::Codex,
+        AgentKind::Opencode,
+        AgentKind::Gemini,
+        AgentKind::Custom,
+    ];
+
+    /// The name used in configuration and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::Claude => "claude",
+            AgentKind::Codex => "codex",
+            AgentKind::Opencode => "opencode",
+            AgentKind::Gemini => "gemini",
+            AgentKind::Custom => "custom",
+        }
+    }
+
+    /// Parse an agent name; an unknown one is a usage error listing them all.
+    pub fn parse(text: &str) -> Result<AgentKind> {
+        AgentKind::ALL
+            .into_iter()
+            .find(|a| a.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = AgentKind::ALL.iter().map(|a| a.as_str()).collect();
+                Error::usage("unknown agent", text)
+                    .hint(format!("agents are: {}", names.join(", ")))
+            })
+    }
+}
+
+impl fmt::Display for AgentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AgentKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        AgentKind::parse(s)
+    }
+}
+
+/// How the agent is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// No terminal: the agent prints to the worker's log and exits when done.
+    Headless,
+    /// Attached to a terminal pane (tmux, wezterm) that a human can watch
+    /// and type into.
+    Interactive,
+}
+
+/// What to start an agent for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// Worker or reviewer: decides the Claude agent and its tools.
+    pub kind: Kind,
+    /// The issue worked on.
+    pub issue: Issue,
+    /// The worker's git worktree (the agent's working directory).
+    pub worktree: PathBuf,
+    /// The whole prompt, passed as one argument.
+    pub prompt: String,
+    /// The Claude session UUID to create, or to resume when `resume` is set.
+    pub session_id: Option<String>,
+    /// Continue the session `session_id` instead of starting a new one.
+    pub resume: bool,
+    /// `ORC_AGENT_CMD`, the template of a custom agent.
+    pub custom_template: Option<String>,
+}
+
+/// A program and its arguments, ready for `Command::new(program).args(args)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// The program, looked up on PATH unless it contains a slash.
+    pub program: String,
+    /// The arguments, the prompt among them as exactly one.
+    pub args: Vec<String>,
+}
+
+impl Launch {
+    /// The command as a POSIX shell would read it back, for logs and
+    /// `--dry-run` output only: nothing ever runs this text.
+    pub fn render(&self) -> String {
+        let quote = |w: &str| {
+            let plain = !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b));
+            if plain {
+                w.to_string()
+            } else {
+                crate::profile::quote(w)
+            }
+        };
+        std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The Claude Code agent that runs a worker of `kind` (defined by the plugin
+/// in `agents/`); also the value of the `{agent}` placeholder.
+pub fn agent_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Worker => "orc:worker",
+        Kind::Reviewer => "orc:reviewer",
+    }
+}
+
+/// Tools granted to a Claude worker of `kind`, without asking. Granted
+/// explicitly because `--dangerously-skip-permissions` is refused as root
+/// (CI containers) and a headless agent has nobody to answer a prompt.
+/// Reviewers get no Edit or Write: they read and run checks, never change
+/// the worktree.
+pub fn claude_tools(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Worker => &["Bash", "Read", "Edit", "Write", "Glob", "Grep"],
+        Kind::Reviewer => &["Bash", "Read", "Glob", "Grep"],
+    }
+}
+
+/// Where the prompt goes in a row of [`OTHERS`].
+#[derive(Clone, Copy)]
+enum Prompt {
+    /// An operand after the fixed words.
+    Operand,
+    /// The value of the last fixed word, a flag whose long form is given:
+    /// a prompt starting with `-` is passed as `--long=PROMPT`, because the
+    /// CLI's parser would otherwise read it as a flag of its own.
+    Value(&'static str),
+}
+
+/// The words before the prompt in one mode, and where the prompt goes.
+type Form = (&'static [&'static str], Prompt);
+
+/// How the agent CLIs other than Claude take a prompt, one row each:
+/// (agent, program, headless form, interactive form). Correct them here.
+const OTHERS: &[(AgentKind, &str, Form, Form)] = &[
+    (
+        AgentKind::Codex,
+        "codex",
+        (&["exec"], Prompt::Operand),
+        (&[], Prompt::Operand),
+    ),
+    (
+        AgentKind::Opencode,
+        "opencode",
+        (&["run"], Prompt::Operand),
+        (&["--prompt"], Prompt::Value("--prompt")),
+    ),
+    (
+        AgentKind::Gemini,
+        "gemini",
+        (&["-p"], Prompt::Value("--prompt")),
+        (&["-i"], Prompt::Value("--prompt-interactive")),
+    ),
+];
+
+/// The program and argv that start `agent` in `mode` for `spec`.
+///
+/// Errors (usage): a resume without a session id, a session id that is not a
+/// UUID, or a custom agent without a usable `ORC_AGENT_CMD`.
+pub fn command(agent: AgentKind, mode: Mode, spec: &Spec) -> Result<Launch> {
+    if let Some(id) = &spec.session_id
+        && !is_uuid(id)
+    {
+        return Err(Error::usage("session id is not a UUID", id.as_str())
+            .hint("a session id looks like 0b9e4c2a-5d1f-4e3a-9c7b-2f6d8e1a4b3c"));
+    }
+    match agent {
+        AgentKind::Claude => claude(mode, spec),
+        AgentKind::Custom => custom(spec),
+        other => {
+            let Some((_, program, headless, interactive)) =
+                OTHERS.iter().find(|row| row.0 == other)
+            else {
+                return Err(Error::failure(
+                    "no command line known for agent",
+                    other.as_str(),
+                ));
+            };
+            let (words, at) = match mode {
+                Mode::Headless => headless,
+                Mode::Interactive => interactive,
+            };
+            let mut args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            push_prompt(&mut args, *at, &spec.prompt);
+            Ok(Launch {
+                program: program.to_string(),
+                args,
+            })
+        }
+    }
+}
+
+/// Append the prompt as one argument, guarded against a leading `-`.
+fn push_prompt(args: &mut Vec<String>, at: Prompt, prompt: &str) {
+    let dashed = prompt.starts_with('-');
+    match at {
+        Prompt::Operand => {
+            // `--` ends the options in clap, commander and yargs alike, so a
+            // prompt such as "- fix the bug" stays an operand.
+            if dashed {
+                args.push("--".to_string());
+            }
+            args.push(prompt.to_string());
+        }
+        Prompt::Value(long) if dashed => {
+            args.pop();
+            args.push(format!("{long}={prompt}"));
+        }
+        Prompt::Value(_) => args.push(prompt.to_string()),
+    }
+}
+
+/// `claude [-p --output-format stream-json --verbose] --agent orc:KIND
+/// --allowedTools LIST --permission-mode acceptEdits
+/// [--session-id UUID | --resume UUID] PROMPT`.
+///
+/// Never `--dangerously-skip-permissions` (refused as root) and never `--bg`
+/// (it conflicts with `-p`, and the shim must be the agent's parent).
+fn claude(mode: Mode, spec: &Spec) -> Result<Launch> {
+    let mut args: Vec<String> = Vec::new();
+    if mode == Mode::Headless {
+        // stream-json under -p is refused without --verbose.
+        args.extend(["-p", "--output-format", "stream-json", "--verbose"].map(String::from));
+    }
+    args.extend([
+        "--agent".to_string(),
+        agent_name(spec.kind).to_string(),
+        // --allowedTools takes any number of values: it must be followed by
+        // another flag, never by the prompt, or the prompt becomes a tool.
+        "--allowedTools".to_string(),
+        claude_tools(spec.kind).join(","),
+        "--permission-mode".to_string(),
+        "acceptEdits".to_string(),
+    ]);
+    match (&spec.session_id, spec.resume) {
+        (Some(id), true) => args.extend(["--resume".to_string(), id.clone()]),
+        (Some(id), false) => args.extend(["--session-id".to_string(), id.clone()]),
+        // A bare --resume would take the prompt as the session to resume.
+        (None, true) => {
+            return Err(Error::usage("cannot resume without a session id", "claude")
+                .hint("the worker's record holds the session id of its last attempt"));
+        }
+        (None, false) => {}
+    }
+    push_prompt(&mut args, Prompt::Operand, &spec.prompt);
+    Ok(Launch {
+        program: "claude".to_string(),
+        args,
+    })
+}
+
+/// The custom agent: `ORC_AGENT_CMD` split into words, placeholders filled.
+fn custom(spec: &Spec) -> Result<Launch> {
+    let template = spec.custom_template.as_deref().unwrap_or("");
+    if template.trim().is_empty() {
+        return Err(
+            Error::usage("no command for the custom agent", "ORC_AGENT_CMD")
+                .hint("set ORC_AGENT_CMD, e.g. ORC_AGENT_CMD='my-agent --task {prompt}'"),
+        );
+    }
+    let words = split_words(template)?;
+    if words.first().is_none_or(String::is_empty) {
+        return Err(Error::usage("ORC_AGENT_CMD names no program", template)
+            .hint("the first word of ORC_AGENT_CMD is the program to run"));
+    }
+    let issue = spec.issue.to_string();
+    let worktree = spec.worktree.to_str().ok_or_else(|| {
+        Error::usage(
+            "worktree path is not UTF-8",
+            spec.worktree.display().to_string(),
+        )
+    })?;
+    let values = words::Values {
+        prompt: &spec.prompt,
+        agent: agent_name(spec.kind),
+        issue: &issue,
+        worktree,
+    };
+    let (mut words, used_prompt) = words::fill(&words, &values);
+    // A template without {prompt} still gets the task: as its last argument.
+    if !used_prompt {
+        words.push(spec.prompt.clone());
+    }
+    let mut words = words.into_iter();
+    Ok(Launch {
+        program: words.next().unwrap_or_default(),
+        args: words.collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
