@@ -20,6 +20,7 @@ pub mod record;
 pub mod repo;
 pub mod session;
 pub mod signal;
+pub mod tracker;
 pub mod wake;
 pub mod worker;
 
