@@ -24,6 +24,7 @@ pub mod session;
 pub mod shim;
 pub mod signal;
 pub mod supervise;
+pub mod tracker;
 pub mod wake;
 pub mod worker;
 
