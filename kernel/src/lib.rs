@@ -4,6 +4,8 @@
 //! into this crate, print, and map errors to exit codes with [`cli`].
 
 pub mod agent;
+pub mod backend;
+pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod context;
@@ -20,12 +22,15 @@ pub mod profile;
 pub mod ps;
 pub mod record;
 pub mod repo;
+pub mod resume;
 pub mod session;
 pub mod shim;
 pub mod signal;
+pub mod spawn;
 pub mod supervise;
 pub mod tracker;
 pub mod wake;
+pub mod watch;
 pub mod worker;
 
 pub use error::{Error, Result};

@@ -264,6 +264,9 @@ pub struct Record {
     /// The main repository root (the issue lock's key).
     #[serde(default)]
     pub repo: Option<String>,
+    /// The agent's own session id (claude's `--session-id`), for resuming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_session: Option<String>,
     /// The exit status of the agent, when the shim saw it end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
@@ -297,6 +300,7 @@ impl Record {
             attempt: 1,
             session: session.to_string(),
             repo: None,
+            agent_session: None,
             exit: None,
         }
     }

@@ -169,6 +169,7 @@ pub fn end(
 pub fn after_end(ctx: &Context, proc: &Proc, record: &Record, who: &str) -> Result<()> {
     if record.result != Some(Outcome::Suspended) {
         signal::clear(proc)?;
+        retire_checkpoint(proc, record)?;
     }
     settle_lock(ctx, record)?;
     let message = serde_json::json!({
@@ -289,4 +290,15 @@ pub fn find(ctx: &Context, kind: crate::ids::Kind, issue: Issue) -> Result<(Proc
         .hint("orc-ps --all lists the workers of every session")
     })?;
     Ok((proc, record))
+}
+
+/// Once a resumed attempt ends (other than by suspending again), its
+/// checkpoint is retired, so a later unrelated spawn never resumes from it.
+fn retire_checkpoint(proc: &Proc, record: &Record) -> Result<()> {
+    let path = proc.checkpoint_path();
+    if record.attempt < 2 || !path.exists() {
+        return Ok(());
+    }
+    let retired = proc.dir().join(format!("checkpoint.{}.retired.json", record.attempt));
+    std::fs::rename(&path, &retired).map_err(|e| Error::io("retire checkpoint", &path, e))
 }

@@ -1,0 +1,59 @@
+//! orc-cleanup: reap a worker.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use orc_kernel::cleanup::{self, Options};
+use orc_kernel::cli::{self, after_help};
+use orc_kernel::context::Context;
+use orc_kernel::exit;
+use orc_kernel::ids::{Issue, Kind};
+
+const EXAMPLES: &str = "  orc-cleanup 42                 # stop it if it runs, remove everything but the log
+  orc-cleanup --keep-worktree 42 # keep the worktree and branch for a person to look at
+  orc-cleanup --force 42         # also discard uncommitted changes and unmerged commits";
+
+/// Stop the worker if it runs; remove its worktree, branch (never the
+/// base), trust entry and proc directory; release the issue lock. The log
+/// is kept under sessions/<s>/logs/. A branch with commits found nowhere
+/// else is kept unless the worker merged or --force is given. Running it
+/// twice is fine; it works when the worktree is already gone.
+#[derive(Parser)]
+#[command(name = "orc-cleanup", version, after_long_help = after_help(EXAMPLES, &[]))]
+struct Cli {
+    /// The issue number.
+    issue: Issue,
+    /// Keep the worktree and its branch.
+    #[arg(long)]
+    keep_worktree: bool,
+    /// Discard uncommitted changes and unmerged commits; clean up a worker
+    /// whose record cannot be read.
+    #[arg(long)]
+    force: bool,
+    /// worker or reviewer.
+    #[arg(long, default_value = "worker")]
+    kind: Kind,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::run("orc-cleanup", || {
+        let ctx = Context::orchestrator(None)?;
+        let opts = Options { keep_worktree: cli.keep_worktree, force: cli.force };
+        let done = cleanup::cleanup(&ctx, cli.kind, cli.issue, opts)?;
+        if cli.json {
+            cli::out(&serde_json::to_string(&done).unwrap_or_default())?;
+        } else {
+            for branch in &done.kept_branches {
+                eprintln!("orc-cleanup: kept branch {branch}: it has commits found nowhere else (--force deletes it)");
+            }
+            if let Some(log) = &done.log {
+                eprintln!("orc-cleanup: log kept at {log}");
+            }
+        }
+        Ok(exit::OK)
+    })
+}

@@ -1,0 +1,82 @@
+//! orc-spawn: start a supervised worker for an issue.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use orc_kernel::cli::{self, after_help};
+use orc_kernel::context::Context;
+use orc_kernel::exit;
+use orc_kernel::ids::{Issue, Kind};
+use orc_kernel::spawn::{self, Request};
+
+const EXAMPLES: &str = "  orc-spawn 42                         # worker for local or GitHub issue 42
+  orc-spawn --priority high --base develop 42
+  orc-spawn --repo acme/widgets 42     # GitHub issue of another repository
+  orc-spawn --resume 42                # new attempt of a suspended or crashed worker
+  ORC_AGENT=custom ORC_AGENT_CMD='my-agent --task {prompt}' orc-spawn 42";
+
+/// Claim the issue lock, fetch the issue, create the worktree and branch,
+/// write .orc-task.md and .orc-env, trust the worktree in ~/.claude.json,
+/// create the proc directory and start orc-shim with the agent. Prints one
+/// JSON object. Any failure undoes everything it created.
+#[derive(Parser)]
+#[command(name = "orc-spawn", version, after_long_help = after_help(EXAMPLES, &[
+    "  ORC_MAX_WORKERS  most running workers in the session (default 5; exit 4 when full)",
+    "  ORC_TRACKER      local or github (default: local when .orc/issues/ exists)",
+    "  ORC_AGENT        claude, codex, opencode, gemini or custom (default claude)",
+    "  ORC_AGENT_CMD    the custom agent's command: {prompt} {agent} {issue} {worktree}",
+    "  ORC_BACKEND      headless, tmux or wezterm (default headless)",
+    "  ORC_BASE         base branch (default: the repository's default branch)"]))]
+struct Cli {
+    /// The issue number.
+    issue: Issue,
+    /// worker or reviewer.
+    #[arg(long)]
+    kind: Option<Kind>,
+    /// critical, high, normal, low, or a nice value 0-19.
+    #[arg(long)]
+    priority: Option<String>,
+    /// The branch to start from.
+    #[arg(long)]
+    base: Option<String>,
+    /// OWNER/REPO of the GitHub issue.
+    #[arg(long)]
+    repo: Option<String>,
+    /// Start a new attempt of a suspended or ended worker in its worktree.
+    #[arg(long)]
+    resume: bool,
+    /// The agent's prompt (default: the built-in worker prompt).
+    #[arg(long)]
+    prompt: Option<String>,
+    /// The agent CLI (default ORC_AGENT).
+    #[arg(long)]
+    agent: Option<String>,
+    /// The tracker (default ORC_TRACKER).
+    #[arg(long)]
+    tracker: Option<String>,
+    /// The terminal backend (default ORC_BACKEND).
+    #[arg(long)]
+    backend: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::run("orc-spawn", || {
+        let ctx = Context::orchestrator(None)?;
+        let req = Request {
+            issue: Some(cli.issue),
+            kind: cli.kind,
+            priority: cli.priority,
+            base: cli.base,
+            repo_slug: cli.repo,
+            resume: cli.resume,
+            prompt: cli.prompt,
+            agent: cli.agent,
+            tracker: cli.tracker,
+            backend: cli.backend,
+        };
+        let spawned = spawn::spawn(&ctx, &req)?;
+        cli::out(&serde_json::to_string(&spawned).unwrap_or_default())?;
+        Ok(exit::OK)
+    })
+}

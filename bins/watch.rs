@@ -1,0 +1,115 @@
+//! orc-watch: wait for workers, like waitpid.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use orc_kernel::cli::{self, after_help};
+use orc_kernel::clock;
+use orc_kernel::context::Context;
+use orc_kernel::error::{Error, Result};
+use orc_kernel::exit;
+use orc_kernel::ids::{Issue, Kind};
+use orc_kernel::watch::{self, Ending, Options};
+
+const EXAMPLES: &str = "  orc-watch 7 8 9                 # one JSON line per worker, as each ends
+  orc-watch --any 7 8 9           # return at the first
+  orc-watch --timeout 600 7       # exit 124 if it is still running after 10 minutes
+  orc-watch --follow              # stream the session's events";
+
+/// Wait for workers to end; print one JSON line per worker as each ends:
+/// {\"issue\":N,\"kind\":..,\"result\":..,\"detail\":..,\"via\":\"record|wake|exit\"}.
+/// A worker already ended is reported at once. A timeout leaves the records
+/// as they are (a timeout is not a crash).
+#[derive(Parser)]
+#[command(name = "orc-watch", version, after_long_help = after_help(EXAMPLES, &[
+    "  ORC_POLL_INTERVAL  seconds between liveness checks (default 1)"]))]
+struct Cli {
+    /// The issues to wait for (with --follow: only their events).
+    issues: Vec<Issue>,
+    /// Give up after this many seconds (exit 124).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Return when the first worker ends.
+    #[arg(long)]
+    any: bool,
+    /// Stream every event of the session (JSON Lines) instead.
+    #[arg(long)]
+    follow: bool,
+    /// worker or reviewer.
+    #[arg(long, default_value = "worker")]
+    kind: Kind,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::run("orc-watch", || {
+        let ctx = Context::orchestrator(None)?;
+        let timeout = match cli.timeout {
+            Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => return Err(Error::usage("--timeout must be seconds >= 0", t.to_string())),
+            None => None,
+        };
+        let ending = if cli.follow { follow(&ctx, &cli, timeout)? } else { wait(&ctx, &cli, timeout)? };
+        Ok(match ending {
+            Ending::Done => exit::OK,
+            Ending::TimedOut => exit::TIMEOUT,
+        })
+    })
+}
+
+fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
+    if cli.issues.is_empty() {
+        return Err(Error::usage("no issue to watch", "orc-watch").hint("orc-watch ISSUE... or orc-watch --follow"));
+    }
+    let poll = Duration::from_secs(ctx.config.number("ORC_POLL_INTERVAL")?.max(1));
+    let opts = Options { timeout, any: cli.any, poll };
+    let workers: Vec<(Kind, Issue)> = cli.issues.iter().map(|&i| (cli.kind, i)).collect();
+    let tty = cli::stderr_is_tty();
+    let started = Instant::now();
+    let ending = watch::watch(
+        ctx,
+        &workers,
+        opts,
+        |report| {
+            if tty {
+                eprint!("\r\x1b[K");
+            }
+            cli::out(&serde_json::to_string(report).unwrap_or_default())
+        },
+        |running| {
+            if tty {
+                let now = clock::now().unwrap_or_default();
+                let list: Vec<String> = running
+                    .iter()
+                    .map(|r| format!("#{} {} {}", r.issue, r.state, clock::human_duration(clock::seconds_since(&r.started_at, &now))))
+                    .collect();
+                eprint!("\r\x1b[Kwaiting {}: {}", clock::human_duration(started.elapsed().as_secs()), list.join(", "));
+                let _ = std::io::stderr().flush();
+            }
+        },
+    )?;
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    Ok(ending)
+}
+
+fn follow(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
+    let wanted = |line: &str| -> bool {
+        if cli.issues.is_empty() {
+            return true;
+        }
+        let issue = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["issue"].as_u64());
+        issue.is_some_and(|n| cli.issues.iter().any(|i| u64::from(i.get()) == n))
+    };
+    let finished = || {
+        !cli.issues.is_empty()
+            && cli.issues.iter().all(|&i| {
+                let proc = orc_kernel::procdir::Proc::new(&ctx.session, cli.kind, i);
+                proc.read().ok().flatten().is_some_and(|r| !r.state.is_active())
+            })
+    };
+    watch::follow(ctx, timeout, |line| if wanted(line) { cli::out(line) } else { Ok(()) }, finished)
+}

@@ -1,0 +1,232 @@
+//! Reaping: stop a worker if it runs, then remove its worktree, branch,
+//! trust entry and proc directory and release its lock, keeping the
+//! lifecycle log. Idempotent, and it works when the worktree is gone.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::events::{self, Event};
+use crate::fsutil::ensure_private_dir;
+use crate::ids::{Issue, Kind};
+use crate::liveness::Liveness;
+use crate::lock::IssueLock;
+use crate::paths;
+use crate::procdir::Proc;
+use crate::record::{Outcome, Record};
+use crate::repo::Repo;
+use crate::trust;
+use crate::worker;
+use crate::worktree;
+
+/// What to keep and how hard to push.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Keep the worktree and its branch (and their trust entry).
+    pub keep_worktree: bool,
+    /// Remove uncommitted changes and unmerged branches, and clean up a
+    /// worker whose record cannot be read.
+    pub force: bool,
+}
+
+/// What cleanup did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cleaned {
+    /// The issue.
+    pub issue: u32,
+    /// The worker's kind.
+    pub kind: String,
+    /// Whether a running worker was stopped.
+    pub stopped: bool,
+    /// Worktrees removed.
+    pub worktrees: Vec<String>,
+    /// Branches deleted.
+    pub branches: Vec<String>,
+    /// Branches kept because they hold commits found nowhere else.
+    pub kept_branches: Vec<String>,
+    /// Whether the proc directory was removed.
+    pub proc_removed: bool,
+    /// Whether the issue lock was released.
+    pub lock_released: bool,
+    /// Where the worker's log was kept.
+    pub log: Option<String>,
+}
+
+/// Clean up `kind`-`issue` of the context's session.
+pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result<Cleaned> {
+    let repo = ctx.repo()?.clone();
+    let proc = Proc::new(&ctx.session, kind, issue);
+    let mut done = Cleaned { issue: issue.get(), kind: kind.to_string(), ..Cleaned::default() };
+    let record = match proc.read() {
+        Ok(r) => r,
+        Err(e) if opts.force => {
+            crate::cli::warn("orc-cleanup", &e);
+            None
+        }
+        Err(e) => return Err(e.hint("`orc-cleanup --force` removes it anyway")),
+    };
+
+    if let Some(r) = &record {
+        done.stopped = stop(ctx, &proc, r, opts.force)?;
+    }
+    if !opts.keep_worktree && kind == Kind::Worker {
+        remove_worktrees(ctx, &repo, issue, record.as_ref(), opts.force, &mut done)?;
+    }
+    if proc.exists() {
+        done.log = keep_log(ctx, &proc, record.as_ref())?;
+        std::fs::remove_dir_all(proc.dir()).map_err(|e| Error::io("remove", proc.dir(), e))?;
+        done.proc_removed = true;
+    }
+    if kind == Kind::Worker && !opts.keep_worktree {
+        let lock = IssueLock::new(&ctx.state, &repo, issue);
+        let session = ctx.session.name().to_string();
+        done.lock_released = lock.release(|l| opts.force || l.session == session)?;
+    }
+    if done.stopped || done.proc_removed || done.lock_released || !done.worktrees.is_empty() {
+        let mut event = match &record {
+            Some(r) => Event::of("cleaned", r)?,
+            None => Event { issue: Some(issue), kind: Some(kind), ..Event::of("cleaned", &Record::new(issue, kind, ctx.session.name(), ""))? },
+        };
+        event.detail = format!("worktrees {:?}, branches {:?}, kept {:?}", done.worktrees, done.branches, done.kept_branches);
+        events::append(&ctx.session, &event)?;
+    }
+    Ok(done)
+}
+
+/// Stop a worker whose record says it runs: record `killed`, SIGKILL the
+/// agent's group and the shim, and wait until both are gone.
+fn stop(ctx: &Context, proc: &Proc, record: &Record, force: bool) -> Result<bool> {
+    if !record.state.is_active() {
+        return Ok(false);
+    }
+    let ids = proc.shim()?;
+    if ids.is_none() && !force {
+        return Err(Error::failure(
+            format!("{} {} is {} and has no shim yet (being spawned?)", record.kind, record.issue, record.state),
+            proc.dir().display().to_string(),
+        )
+        .hint("wait for orc-spawn to finish, or pass --force"));
+    }
+    worker::end(ctx, proc, Outcome::Killed, "stopped by orc-cleanup", "orc-cleanup", None)?;
+    let Some(ids) = ids else { return Ok(true) };
+    let agent = ids.agent.filter(|a| a.liveness() != Liveness::Dead);
+    if let Some(a) = agent {
+        let _ = killpg(Pid::from_raw(a.pid), Signal::SIGKILL);
+    }
+    if ids.shim.liveness() != Liveness::Dead {
+        let _ = kill(Pid::from_raw(ids.shim.pid), Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ids.shim.liveness() == Liveness::Alive || agent.is_some_and(|a| a.liveness() == Liveness::Alive) {
+        if Instant::now() >= deadline {
+            return Err(Error::failure("the worker did not stop within 10 s", proc.dir().display().to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(true)
+}
+
+fn remove_worktrees(
+    ctx: &Context,
+    repo: &Repo,
+    issue: Issue,
+    record: Option<&Record>,
+    force: bool,
+    done: &mut Cleaned,
+) -> Result<()> {
+    let base = match record.and_then(|r| r.base.clone()) {
+        Some(name) => worktree::resolve_base(repo, Some(&name)).or_else(|_| worktree::resolve_base(repo, None)),
+        None => worktree::resolve_base(repo, None),
+    };
+    let base = base.ok();
+    let found = worktree::find(repo, issue)?;
+    // Refuse before removing anything: work that exists nowhere else.
+    for f in &found {
+        if let Some(path) = f.path.as_deref().filter(|p| p.is_dir())
+            && !force
+            && is_dirty(path)?
+        {
+            return Err(Error::failure("the worktree has uncommitted changes", path.display().to_string())
+                .hint("commit or stash them, or pass --force to discard them"));
+        }
+    }
+    let merged = record.and_then(|r| r.result) == Some(Outcome::Merged);
+    let home = paths::home().ok();
+    for f in found {
+        let keep_branch = match (&f.branch, &base) {
+            (Some(branch), Some(base)) => !force && !merged && unique_commits(repo, branch, &base.start)?,
+            _ => false,
+        };
+        let base_name = base.as_ref().map_or("", |b| b.name.as_str());
+        if let Some(path) = &f.path {
+            worktree::remove_worktree(repo, path, base_name)?;
+            if let Some(home) = &home {
+                trust::revoke(&ctx.state, home, path)?;
+            }
+            done.worktrees.push(path.display().to_string());
+        }
+        if let Some(branch) = f.branch {
+            if keep_branch {
+                done.kept_branches.push(branch);
+            } else {
+                worktree::remove_branch(repo, &branch, base_name)?;
+                done.branches.push(branch);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Uncommitted changes, ignoring orc's own files (excluded by info/exclude).
+fn is_dirty(path: &Path) -> Result<bool> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(["status", "--porcelain", "--untracked-files=normal"])
+        .output()
+        .map_err(|e| Error::io("run git status in", path, e))?;
+    if !out.status.success() {
+        // Not a usable worktree any more (half-deleted): nothing to save.
+        return Ok(false);
+    }
+    Ok(!out.stdout.is_empty())
+}
+
+/// Whether `branch` has commits beyond `base` that no remote branch holds.
+fn unique_commits(repo: &Repo, branch: &str, base: &str) -> Result<bool> {
+    if worktree::commits_beyond(repo, branch, base)? == 0 {
+        return Ok(false);
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&repo.root)
+        .args(["branch", "-r", "--contains", branch])
+        .output()
+        .map_err(|e| Error::io("run git branch in", &repo.root, e))?;
+    Ok(out.status.success() && out.stdout.is_empty())
+}
+
+/// Move the worker's log to `sessions/<s>/logs/<kind>-<N>.<attempt>.log`.
+fn keep_log(ctx: &Context, proc: &Proc, record: Option<&Record>) -> Result<Option<String>> {
+    let log = proc.log_path();
+    if !log.exists() {
+        return Ok(None);
+    }
+    let dir = ctx.session.dir().join("logs");
+    ensure_private_dir(&dir)?;
+    let attempt = record.map_or(0, |r| r.attempt);
+    let stem = format!("{}-{}.{attempt}", proc.kind(), proc.issue());
+    let mut target: PathBuf = dir.join(format!("{stem}.log"));
+    let mut n = 1;
+    while target.exists() {
+        target = dir.join(format!("{stem}.{n}.log"));
+        n += 1;
+    }
+    std::fs::rename(&log, &target).map_err(|e| Error::io("keep the log at", &target, e))?;
+    Ok(Some(target.display().to_string()))
+}
