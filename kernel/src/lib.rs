@@ -20,7 +20,9 @@ pub mod record;
 pub mod repo;
 pub mod session;
 pub mod signal;
+pub mod trust;
 pub mod wake;
 pub mod worker;
+pub mod worktree;
 
 pub use error::{Error, Result};
