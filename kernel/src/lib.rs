@@ -29,8 +29,10 @@ pub mod signal;
 pub mod spawn;
 pub mod supervise;
 pub mod tracker;
+pub mod trust;
 pub mod wake;
 pub mod watch;
 pub mod worker;
+pub mod worktree;
 
 pub use error::{Error, Result};

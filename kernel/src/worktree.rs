@@ -1,0 +1,352 @@
+//! The worker's address space: one git worktree and branch per issue,
+//! `<root>/.worktrees/issue/<N>-<slug>` on `issue/<N>-<slug>`.
+//!
+//! Every git call goes through one helper (`worktree/git.rs`): argv only,
+//! never a shell, run with `-C <main root>`, and a failure shows git's own
+//! reason from stderr and the command. Callers hold the issue lock, so
+//! nothing here coordinates workers of the same issue; different issues
+//! never share a path or branch. Split by concept: `naming` (slug, branch,
+//! path), `base` (what to branch from), `git` (running it), and this file
+//! (create, find, remove).
+
+mod base;
+mod git;
+mod naming;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{read_to_string, write_atomic};
+use crate::ids::Issue;
+use crate::repo::Repo;
+
+pub use base::{Base, resolve_base};
+pub use naming::{MAX_SLUG, branch_name, slug, worktree_path};
+
+use git::{full_ref, git, git_bytes, has_ref, run};
+use naming::issues_dir;
+
+/// Lines orc keeps in the shared `info/exclude`: the worktrees inside the
+/// main checkout, and the task and env files inside each worktree.
+pub const EXCLUDES: [&str; 2] = [".worktrees/", ".orc-*"];
+
+/// A worktree created for an issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worktree {
+    /// Its directory.
+    pub path: PathBuf,
+    /// Its branch, `issue/<N>-<slug>`.
+    pub branch: String,
+    /// The base it started from.
+    pub base: Base,
+}
+
+/// Something in the repository that belongs to an issue, whatever the
+/// issue's title was when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// A registered worktree under `<root>/.worktrees/issue/` (its
+    /// directory may be gone from disk).
+    pub path: Option<PathBuf>,
+    /// A branch `issue/<N>-*`: the one checked out at `path`, or a branch
+    /// with no worktree.
+    pub branch: Option<String>,
+}
+
+/// Create the issue's worktree and branch from `base`. Leftovers of an
+/// earlier attempt for the same issue are removed first (the caller holds
+/// the issue lock, so nothing live uses them), and `info/exclude` gets
+/// [`EXCLUDES`]. On failure nothing of this call is left behind.
+pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Worktree> {
+    let branch = branch_name(issue, title);
+    let path = worktree_path(repo, issue, title);
+    remove_issue(repo, issue, &base.name)?;
+    clear_target(&path)?;
+    ensure_excludes(repo)?;
+    let start = full_ref(repo, &base.start)?;
+    // A concurrent `remove` of another issue may delete the empty
+    // `.worktrees/issue/` just after git created it; one retry covers that.
+    for attempt in 0..2 {
+        let added = git(
+            repo,
+            [
+                OsStr::new("worktree"),
+                OsStr::new("add"),
+                OsStr::new("--quiet"),
+                // The issue branch is pushed under its own name; tracking
+                // the base would point a bare `git push` or `gh pr create`
+                // at the base branch.
+                OsStr::new("--no-track"),
+                OsStr::new("-b"),
+                OsStr::new(&branch),
+                path.as_os_str(),
+                OsStr::new(&start),
+            ],
+        );
+        match added {
+            Ok(_) => {
+                return Ok(Worktree {
+                    path,
+                    branch,
+                    base: base.clone(),
+                });
+            }
+            Err(err) => {
+                let vanished = path.parent().is_some_and(|p| !p.is_dir());
+                rollback(repo, &path, &branch);
+                if attempt > 0 || !vanished {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Err(Error::failure(
+        "cannot create worktree",
+        path.display().to_string(),
+    ))
+}
+
+/// The target must be free; an empty directory (a crash between mkdir and
+/// checkout) is taken over, anything else may be someone's work.
+fn clear_target(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("inspect", path, e)),
+        Ok(meta) if meta.is_dir() && fs::remove_dir(path).is_ok() => Ok(()),
+        Ok(_) => Err(Error::failure(
+            "worktree path exists and is not a worktree of this repository",
+            path.display().to_string(),
+        )
+        .hint("move it away, then retry")),
+    }
+}
+
+/// Undo a failed `git worktree add`: the directory and branch did not exist
+/// before it ran, so whatever is there now is its doing.
+fn rollback(repo: &Repo, path: &Path, branch: &str) {
+    if path.exists() {
+        let removed = git(
+            repo,
+            [
+                OsStr::new("worktree"),
+                OsStr::new("remove"),
+                OsStr::new("--force"),
+                path.as_os_str(),
+            ],
+        );
+        if removed.is_err() {
+            let _ = fs::remove_dir_all(path);
+        }
+    }
+    let _ = git(repo, ["worktree", "prune"]);
+    if has_ref(repo, &format!("refs/heads/{branch}")).unwrap_or(false) {
+        let _ = git(repo, ["branch", "-D", "--", branch]);
+    }
+    remove_empty_parents(repo, path);
+}
+
+/// Add [`EXCLUDES`] to `<common dir>/info/exclude`, each line once. Never
+/// touches `.gitignore`, which belongs to the project.
+pub fn ensure_excludes(repo: &Repo) -> Result<()> {
+    let info = repo.common_dir.join("info");
+    let file = info.join("exclude");
+    let (mut text, mode) = match fs::metadata(&file) {
+        Ok(meta) => (read_to_string(&file)?, meta.permissions().mode() & 0o7777),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (String::new(), 0o644),
+        Err(e) => return Err(Error::io("inspect", &file, e)),
+    };
+    let missing: Vec<&str> = EXCLUDES
+        .into_iter()
+        .filter(|want| !text.lines().any(|l| l.trim() == *want))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for line in missing {
+        text.push_str(line);
+        text.push('\n');
+    }
+    fs::create_dir_all(&info).map_err(|e| Error::io("create directory", &info, e))?;
+    write_atomic(&file, text.as_bytes(), mode)
+}
+
+/// Remove a worktree and its branch: `git worktree remove --force`, or
+/// `git worktree prune` when the directory is already gone, then
+/// `git branch -D`. Refuses to delete `base` or the branch checked out in
+/// the main worktree. Removing what is already gone is not an error.
+pub fn remove(repo: &Repo, path: &Path, branch: &str, base: &str) -> Result<()> {
+    remove_parts(repo, Some(path), Some(branch), base)
+}
+
+/// Remove only the worktree at `path` (its branch stays).
+pub fn remove_worktree(repo: &Repo, path: &Path, base: &str) -> Result<()> {
+    remove_parts(repo, Some(path), None, base)
+}
+
+/// Delete only `branch` (never `base` nor the main worktree's branch).
+pub fn remove_branch(repo: &Repo, branch: &str, base: &str) -> Result<()> {
+    remove_parts(repo, None, Some(branch), base)
+}
+
+/// Remove every worktree and branch [`find`] reports for `issue`.
+pub fn remove_issue(repo: &Repo, issue: Issue, base: &str) -> Result<()> {
+    for found in find(repo, issue)? {
+        remove_parts(repo, found.path.as_deref(), found.branch.as_deref(), base)?;
+    }
+    Ok(())
+}
+
+fn remove_parts(repo: &Repo, path: Option<&Path>, branch: Option<&str>, base: &str) -> Result<()> {
+    if let Some(branch) = branch {
+        check_deletable(repo, branch, base)?;
+    }
+    if let Some(path) = path {
+        if same_path(path, &repo.root) {
+            return Err(Error::usage(
+                "refusing to remove the main worktree",
+                path.display().to_string(),
+            ));
+        }
+        if path.exists() {
+            git(
+                repo,
+                [
+                    OsStr::new("worktree"),
+                    OsStr::new("remove"),
+                    OsStr::new("--force"),
+                    path.as_os_str(),
+                ],
+            )?;
+        } else {
+            git(repo, ["worktree", "prune"])?;
+        }
+        remove_empty_parents(repo, path);
+    }
+    if let Some(branch) = branch
+        && has_ref(repo, &format!("refs/heads/{branch}"))?
+    {
+        git(repo, ["branch", "-D", "--", branch])?;
+    }
+    Ok(())
+}
+
+/// The base and the main worktree's branch are never an issue's to delete.
+fn check_deletable(repo: &Repo, branch: &str, base: &str) -> Result<()> {
+    let base = base.strip_prefix("origin/").unwrap_or(base);
+    if branch.is_empty() || branch == base {
+        return Err(Error::usage("refusing to delete the base branch", branch)
+            .hint("only an issue's own branch is removed"));
+    }
+    let head = run(repo, ["symbolic-ref", "--quiet", "HEAD"])?;
+    let main = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    if main.strip_prefix("refs/heads/") == Some(branch) {
+        return Err(Error::usage(
+            "refusing to delete the branch checked out in the main worktree",
+            branch,
+        )
+        .hint(format!("it is checked out at {}", repo.root.display())));
+    }
+    Ok(())
+}
+
+/// Drop `.worktrees/issue/` and `.worktrees/` once the last worktree is
+/// gone, so the checkout looks as it did before orc. Only empty ones, and
+/// only these two.
+fn remove_empty_parents(repo: &Repo, path: &Path) {
+    let issues = issues_dir(repo);
+    if path.parent() == Some(issues.as_path()) && fs::remove_dir(&issues).is_ok() {
+        let _ = fs::remove_dir(repo.root.join(".worktrees"));
+    }
+}
+
+/// The worktrees under `<root>/.worktrees/issue/<N>-*` and the branches
+/// `issue/<N>-*` of `issue`, found by number so a title changed since the
+/// spawn does not hide them.
+pub fn find(repo: &Repo, issue: Issue) -> Result<Vec<Found>> {
+    let prefix = format!("{issue}-");
+    let is_ours = |branch: &str| {
+        branch
+            .strip_prefix("issue/")
+            .and_then(|rest| rest.strip_prefix(&prefix))
+            .is_some_and(|slug| !slug.is_empty() && !slug.contains('/'))
+    };
+    let issues = issues_dir(repo);
+    let mut found = Vec::new();
+    for (path, branch) in list_worktrees(repo)? {
+        let in_place = path.parent() == Some(issues.as_path())
+            && path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix));
+        if in_place {
+            found.push(Found {
+                path: Some(path),
+                branch: branch.filter(|b| is_ours(b)),
+            });
+        }
+    }
+    let refs = git(
+        repo,
+        ["for-each-ref", "--format=%(refname)", "refs/heads/issue/"],
+    )?;
+    for branch in refs.lines().filter_map(|r| r.strip_prefix("refs/heads/")) {
+        let listed = found.iter().any(|f| f.branch.as_deref() == Some(branch));
+        if is_ours(branch) && !listed {
+            found.push(Found {
+                path: None,
+                branch: Some(branch.to_string()),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// `git worktree list --porcelain -z`: each worktree's path and branch
+/// (`None` when detached or bare).
+fn list_worktrees(repo: &Repo) -> Result<Vec<(PathBuf, Option<String>)>> {
+    let out = git_bytes(repo, ["worktree", "list", "--porcelain", "-z"])?;
+    let mut list = Vec::new();
+    let mut current: Option<(PathBuf, Option<String>)> = None;
+    for field in out.split(|&b| b == 0) {
+        if let Some(path) = field.strip_prefix(b"worktree ") {
+            list.extend(current.take());
+            current = Some((PathBuf::from(OsStr::from_bytes(path)), None));
+        } else if let Some(name) = field.strip_prefix(b"branch refs/heads/")
+            && let Some((_, branch)) = current.as_mut()
+        {
+            *branch = Some(String::from_utf8_lossy(name).into_owned());
+        }
+    }
+    list.extend(current);
+    Ok(list)
+}
+
+/// How many commits `branch` has that `base_start` has not.
+pub fn commits_beyond(repo: &Repo, branch: &str, base_start: &str) -> Result<u32> {
+    let range = format!(
+        "{}..{}",
+        full_ref(repo, base_start)?,
+        full_ref(repo, branch)?
+    );
+    let count = git(repo, ["rev-list", "--count", "--end-of-options", &range])?;
+    count
+        .trim()
+        .parse()
+        .map_err(|_| Error::failure("unexpected output of git rev-list --count", count.trim()))
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}

@@ -1,0 +1,95 @@
+//! The one way this module runs git: argv only (never a shell), `-C <main
+//! root>`, and a failure that shows git's reason and the command.
+
+use std::ffi::{OsStr, OsString};
+use std::process::{Command, Output};
+
+use crate::error::{Error, Result};
+use crate::repo::Repo;
+
+/// `origin/main` or `main` as a full ref name, so a tag or another ref of
+/// the same short name can never be picked instead; anything else as is.
+pub(super) fn full_ref(repo: &Repo, name: &str) -> Result<String> {
+    for full in [format!("refs/remotes/{name}"), format!("refs/heads/{name}")] {
+        if has_ref(repo, &full)? {
+            return Ok(full);
+        }
+    }
+    Ok(name.to_string())
+}
+
+/// Whether the full ref name `full` exists.
+pub(super) fn has_ref(repo: &Repo, full: &str) -> Result<bool> {
+    let out = run(repo, ["show-ref", "--verify", "--quiet", full])?;
+    Ok(out.status.success())
+}
+
+/// Run git in the main root and return its stdout, or an error with git's
+/// reason and the command.
+pub(super) fn git<I, S>(repo: &Repo, args: I) -> Result<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    git_bytes(repo, args).map(|out| String::from_utf8_lossy(&out).into_owned())
+}
+
+/// [`git`] for output that is not text, such as paths in `-z` listings.
+pub(super) fn git_bytes<I, S>(repo: &Repo, args: I) -> Result<Vec<u8>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = run(repo, &args)?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(git_error(&out, &args, repo))
+    }
+}
+
+/// Run git in the main root; the caller judges the exit status.
+pub(super) fn run<I, S>(repo: &Repo, args: I) -> Result<Output>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new("git")
+        .arg("-C")
+        .arg(&repo.root)
+        .args(args)
+        // The repository is named by its root; an inherited GIT_DIR (say,
+        // from a git hook) would otherwise point every command elsewhere.
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_COMMON_DIR")
+        .output()
+        .map_err(|e| Error::io("run git in", &repo.root, e))
+}
+
+fn git_error<S: AsRef<OsStr>>(out: &Output, args: &[S], repo: &Repo) -> Error {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Progress and hook output can come before the reason; git marks the
+    // reason itself with `fatal:` or `error:`.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let first = lines
+        .iter()
+        .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+        .or(lines.first())
+        .map_or_else(
+            || format!("git exited with {}", out.status),
+            |l| l.to_string(),
+        );
+    let mut command = format!("git -C {}", repo.root.display());
+    for arg in args {
+        command.push(' ');
+        command.push_str(&arg.as_ref().to_string_lossy());
+    }
+    Error::failure(first, command)
+}
