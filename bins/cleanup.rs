@@ -9,7 +9,8 @@ use orc_kernel::context::Context;
 use orc_kernel::exit;
 use orc_kernel::ids::{Issue, Kind};
 
-const EXAMPLES: &str = "  orc-cleanup 42                 # stop it if it runs, remove everything but the log
+const EXAMPLES: &str =
+    "  orc-cleanup 42                 # stop it if it runs, remove everything but the log
   orc-cleanup --keep-worktree 42 # keep the worktree and branch for a person to look at
   orc-cleanup --force 42         # also discard uncommitted changes and unmerged commits";
 
@@ -42,13 +43,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::run("orc-cleanup", || {
         let ctx = Context::orchestrator(None)?;
-        let opts = Options { keep_worktree: cli.keep_worktree, force: cli.force };
+        let opts = Options {
+            keep_worktree: cli.keep_worktree,
+            force: cli.force,
+        };
         let done = cleanup::cleanup(&ctx, cli.kind, cli.issue, opts)?;
         if cli.json {
             cli::out(&serde_json::to_string(&done).unwrap_or_default())?;
         } else {
             for branch in &done.kept_branches {
-                eprintln!("orc-cleanup: kept branch {branch}: it has commits found nowhere else (--force deletes it)");
+                eprintln!(
+                    "orc-cleanup: kept branch {branch}: it has commits found nowhere else (--force deletes it)"
+                );
             }
             if let Some(log) = &done.log {
                 eprintln!("orc-cleanup: log kept at {log}");

@@ -9,7 +9,8 @@ use orc_kernel::exit;
 use orc_kernel::ids::{Issue, Kind};
 use orc_kernel::spawn::{self, Request};
 
-const EXAMPLES: &str = "  orc-spawn 42                         # worker for local or GitHub issue 42
+const EXAMPLES: &str =
+    "  orc-spawn 42                         # worker for local or GitHub issue 42
   orc-spawn --priority high --base develop 42
   orc-spawn --repo acme/widgets 42     # GitHub issue of another repository
   orc-spawn --resume 42                # new attempt of a suspended or crashed worker

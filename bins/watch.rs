@@ -48,10 +48,19 @@ fn main() -> ExitCode {
         let ctx = Context::orchestrator(None)?;
         let timeout = match cli.timeout {
             Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
-            Some(t) => return Err(Error::usage("--timeout must be seconds >= 0", t.to_string())),
+            Some(t) => {
+                return Err(Error::usage(
+                    "--timeout must be seconds >= 0",
+                    t.to_string(),
+                ));
+            }
             None => None,
         };
-        let ending = if cli.follow { follow(&ctx, &cli, timeout)? } else { wait(&ctx, &cli, timeout)? };
+        let ending = if cli.follow {
+            follow(&ctx, &cli, timeout)?
+        } else {
+            wait(&ctx, &cli, timeout)?
+        };
         Ok(match ending {
             Ending::Done => exit::OK,
             Ending::TimedOut => exit::TIMEOUT,
@@ -61,10 +70,15 @@ fn main() -> ExitCode {
 
 fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
     if cli.issues.is_empty() {
-        return Err(Error::usage("no issue to watch", "orc-watch").hint("orc-watch ISSUE... or orc-watch --follow"));
+        return Err(Error::usage("no issue to watch", "orc-watch")
+            .hint("orc-watch ISSUE... or orc-watch --follow"));
     }
     let poll = Duration::from_secs(ctx.config.number("ORC_POLL_INTERVAL")?.max(1));
-    let opts = Options { timeout, any: cli.any, poll };
+    let opts = Options {
+        timeout,
+        any: cli.any,
+        poll,
+    };
     let workers: Vec<(Kind, Issue)> = cli.issues.iter().map(|&i| (cli.kind, i)).collect();
     let tty = cli::stderr_is_tty();
     let started = Instant::now();
@@ -83,9 +97,20 @@ fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
                 let now = clock::now().unwrap_or_default();
                 let list: Vec<String> = running
                     .iter()
-                    .map(|r| format!("#{} {} {}", r.issue, r.state, clock::human_duration(clock::seconds_since(&r.started_at, &now))))
+                    .map(|r| {
+                        format!(
+                            "#{} {} {}",
+                            r.issue,
+                            r.state,
+                            clock::human_duration(clock::seconds_since(&r.started_at, &now))
+                        )
+                    })
                     .collect();
-                eprint!("\r\x1b[Kwaiting {}: {}", clock::human_duration(started.elapsed().as_secs()), list.join(", "));
+                eprint!(
+                    "\r\x1b[Kwaiting {}: {}",
+                    clock::human_duration(started.elapsed().as_secs()),
+                    list.join(", ")
+                );
                 let _ = std::io::stderr().flush();
             }
         },
@@ -101,15 +126,25 @@ fn follow(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending>
         if cli.issues.is_empty() {
             return true;
         }
-        let issue = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["issue"].as_u64());
+        let issue = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v["issue"].as_u64());
         issue.is_some_and(|n| cli.issues.iter().any(|i| u64::from(i.get()) == n))
     };
     let finished = || {
         !cli.issues.is_empty()
             && cli.issues.iter().all(|&i| {
                 let proc = orc_kernel::procdir::Proc::new(&ctx.session, cli.kind, i);
-                proc.read().ok().flatten().is_some_and(|r| !r.state.is_active())
+                proc.read()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| !r.state.is_active())
             })
     };
-    watch::follow(ctx, timeout, |line| if wanted(line) { cli::out(line) } else { Ok(()) }, finished)
+    watch::follow(
+        ctx,
+        timeout,
+        |line| if wanted(line) { cli::out(line) } else { Ok(()) },
+        finished,
+    )
 }

@@ -26,7 +26,10 @@ impl Backend {
             "headless" => Ok(Backend::Headless),
             "tmux" => Ok(Backend::Tmux),
             "wezterm" => Ok(Backend::Wezterm),
-            _ => Err(Error::usage("unknown backend", text).hint("backends are: headless, tmux, wezterm")),
+            _ => {
+                Err(Error::usage("unknown backend", text)
+                    .hint("backends are: headless, tmux, wezterm"))
+            }
         }
     }
 
@@ -79,7 +82,9 @@ fn headless(l: &ShimLaunch) -> Result<()> {
         .append(true)
         .open(&l.log)
         .map_err(|e| Error::io("open the log", &l.log, e))?;
-    let err = log.try_clone().map_err(|e| Error::io("open the log", &l.log, e))?;
+    let err = log
+        .try_clone()
+        .map_err(|e| Error::io("open the log", &l.log, e))?;
     let mut args = vec!["--detach".to_string()];
     args.extend(l.args.iter().cloned());
     let status = Command::new(&l.program)
@@ -91,10 +96,18 @@ fn headless(l: &ShimLaunch) -> Result<()> {
         .stdout(log)
         .stderr(err)
         .status()
-        .map_err(|e| Error::failure(format!("cannot start the shim: {e}"), l.program.display().to_string()))?;
+        .map_err(|e| {
+            Error::failure(
+                format!("cannot start the shim: {e}"),
+                l.program.display().to_string(),
+            )
+        })?;
     if status.success() {
         Ok(())
     } else {
-        Err(Error::failure(format!("the shim did not start ({status})"), l.log.display().to_string()))
+        Err(Error::failure(
+            format!("the shim did not start ({status})"),
+            l.log.display().to_string(),
+        ))
     }
 }

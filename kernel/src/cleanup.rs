@@ -61,7 +61,11 @@ pub struct Cleaned {
 pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result<Cleaned> {
     let repo = ctx.repo()?.clone();
     let proc = Proc::new(&ctx.session, kind, issue);
-    let mut done = Cleaned { issue: issue.get(), kind: kind.to_string(), ..Cleaned::default() };
+    let mut done = Cleaned {
+        issue: issue.get(),
+        kind: kind.to_string(),
+        ..Cleaned::default()
+    };
     let record = match proc.read() {
         Ok(r) => r,
         Err(e) if opts.force => {
@@ -90,9 +94,16 @@ pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result
     if done.stopped || done.proc_removed || done.lock_released || !done.worktrees.is_empty() {
         let mut event = match &record {
             Some(r) => Event::of("cleaned", r)?,
-            None => Event { issue: Some(issue), kind: Some(kind), ..Event::of("cleaned", &Record::new(issue, kind, ctx.session.name(), ""))? },
+            None => Event {
+                issue: Some(issue),
+                kind: Some(kind),
+                ..Event::of("cleaned", &Record::new(issue, kind, ctx.session.name(), ""))?
+            },
         };
-        event.detail = format!("worktrees {:?}, branches {:?}, kept {:?}", done.worktrees, done.branches, done.kept_branches);
+        event.detail = format!(
+            "worktrees {:?}, branches {:?}, kept {:?}",
+            done.worktrees, done.branches, done.kept_branches
+        );
         events::append(&ctx.session, &event)?;
     }
     Ok(done)
@@ -107,12 +118,22 @@ fn stop(ctx: &Context, proc: &Proc, record: &Record, force: bool) -> Result<bool
     let ids = proc.shim()?;
     if ids.is_none() && !force {
         return Err(Error::failure(
-            format!("{} {} is {} and has no shim yet (being spawned?)", record.kind, record.issue, record.state),
+            format!(
+                "{} {} is {} and has no shim yet (being spawned?)",
+                record.kind, record.issue, record.state
+            ),
             proc.dir().display().to_string(),
         )
         .hint("wait for orc-spawn to finish, or pass --force"));
     }
-    worker::end(ctx, proc, Outcome::Killed, "stopped by orc-cleanup", "orc-cleanup", None)?;
+    worker::end(
+        ctx,
+        proc,
+        Outcome::Killed,
+        "stopped by orc-cleanup",
+        "orc-cleanup",
+        None,
+    )?;
     let Some(ids) = ids else { return Ok(true) };
     let agent = ids.agent.filter(|a| a.liveness() != Liveness::Dead);
     if let Some(a) = agent {
@@ -122,9 +143,14 @@ fn stop(ctx: &Context, proc: &Proc, record: &Record, force: bool) -> Result<bool
         let _ = kill(Pid::from_raw(ids.shim.pid), Signal::SIGKILL);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while ids.shim.liveness() == Liveness::Alive || agent.is_some_and(|a| a.liveness() == Liveness::Alive) {
+    while ids.shim.liveness() == Liveness::Alive
+        || agent.is_some_and(|a| a.liveness() == Liveness::Alive)
+    {
         if Instant::now() >= deadline {
-            return Err(Error::failure("the worker did not stop within 10 s", proc.dir().display().to_string()));
+            return Err(Error::failure(
+                "the worker did not stop within 10 s",
+                proc.dir().display().to_string(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -140,7 +166,8 @@ fn remove_worktrees(
     done: &mut Cleaned,
 ) -> Result<()> {
     let base = match record.and_then(|r| r.base.clone()) {
-        Some(name) => worktree::resolve_base(repo, Some(&name)).or_else(|_| worktree::resolve_base(repo, None)),
+        Some(name) => worktree::resolve_base(repo, Some(&name))
+            .or_else(|_| worktree::resolve_base(repo, None)),
         None => worktree::resolve_base(repo, None),
     };
     let base = base.ok();
@@ -151,15 +178,20 @@ fn remove_worktrees(
             && !force
             && is_dirty(path)?
         {
-            return Err(Error::failure("the worktree has uncommitted changes", path.display().to_string())
-                .hint("commit or stash them, or pass --force to discard them"));
+            return Err(Error::failure(
+                "the worktree has uncommitted changes",
+                path.display().to_string(),
+            )
+            .hint("commit or stash them, or pass --force to discard them"));
         }
     }
     let merged = record.and_then(|r| r.result) == Some(Outcome::Merged);
     let home = paths::home().ok();
     for f in found {
         let keep_branch = match (&f.branch, &base) {
-            (Some(branch), Some(base)) => !force && !merged && unique_commits(repo, branch, &base.start)?,
+            (Some(branch), Some(base)) => {
+                !force && !merged && unique_commits(repo, branch, &base.start)?
+            }
             _ => false,
         };
         let base_name = base.as_ref().map_or("", |b| b.name.as_str());

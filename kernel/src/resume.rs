@@ -9,8 +9,8 @@ use crate::clock;
 use crate::context::Context;
 use crate::error::{Error, Kind as ErrorKind, Result};
 use crate::events::{self, Event};
-use crate::lock::{self, Holder, IssueLock, LockStatus};
 use crate::liveness::ProcessId;
+use crate::lock::{self, Holder, IssueLock, LockStatus};
 use crate::procdir::Proc;
 use crate::spawn::{self, PlanParts, Request, Spawned};
 
@@ -21,20 +21,38 @@ pub(crate) fn resume(ctx: &Context, req: &Request, parts: &PlanParts) -> Result<
     let old = proc.load()?;
     if old.state.is_active() {
         return Err(Error::failure(
-            format!("{} {} is still {}; only a suspended or ended worker can be resumed", parts.kind, parts.issue, old.state),
+            format!(
+                "{} {} is still {}; only a suspended or ended worker can be resumed",
+                parts.kind, parts.issue, old.state
+            ),
             proc.dir().display().to_string(),
         ));
     }
-    let worktree = old.worktree.clone().map(PathBuf::from).filter(|p| p.is_dir()).ok_or_else(|| {
-        Error::failure("the worker's worktree is gone; nothing to resume", old.worktree.clone().unwrap_or_default())
-            .hint(format!("`orc-cleanup {0}` then `orc-spawn {0}` starts afresh", parts.issue))
-    })?;
+    let worktree = old
+        .worktree
+        .clone()
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| {
+            Error::failure(
+                "the worker's worktree is gone; nothing to resume",
+                old.worktree.clone().unwrap_or_default(),
+            )
+            .hint(format!(
+                "`orc-cleanup {0}` then `orc-spawn {0}` starts afresh",
+                parts.issue
+            ))
+        })?;
 
     let me = ProcessId::current();
     let lock = IssueLock::new(&ctx.state, &parts.repo, parts.issue);
     let kept = match lock.check()? {
         LockStatus::Held(r) if r.session == session.name() && r.kept_by.is_some() => {
-            lock.hand_over(|l| l.session == session.name(), Holder::Process { id: me }, None)?;
+            lock.hand_over(
+                |l| l.session == session.name(),
+                Holder::Process { id: me },
+                None,
+            )?;
             Some(r)
         }
         LockStatus::Free | LockStatus::Stale(_) => {
@@ -42,8 +60,15 @@ pub(crate) fn resume(ctx: &Context, req: &Request, parts: &PlanParts) -> Result<
             None
         }
         other => {
-            let who = other.record().map(|r| format!("{} (session {})", r.holder.describe(), r.session)).unwrap_or_default();
-            return Err(Error::new(ErrorKind::Locked, format!("issue {} is locked by {who}", parts.issue), parts.repo.root.display().to_string()));
+            let who = other
+                .record()
+                .map(|r| format!("{} (session {})", r.holder.describe(), r.session))
+                .unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::Locked,
+                format!("issue {} is locked by {who}", parts.issue),
+                parts.repo.root.display().to_string(),
+            ));
         }
     };
     let restore = |e: Error| -> Error {
@@ -52,22 +77,46 @@ pub(crate) fn resume(ctx: &Context, req: &Request, parts: &PlanParts) -> Result<
             Ok(())
         });
         let _ = match &kept {
-            Some(k) => lock.hand_over(|_| true, k.holder.clone(), k.kept_by.as_deref()).map(drop),
-            None => lock.release(|l| l.holder == Holder::Process { id: me }).map(drop),
+            Some(k) => lock
+                .hand_over(|_| true, k.holder.clone(), k.kept_by.as_deref())
+                .map(drop),
+            None => lock
+                .release(|l| l.holder == Holder::Process { id: me })
+                .map(drop),
         };
         e
     };
 
     let checkpoint = proc.checkpoint_path();
     let prompt = req.prompt.clone().unwrap_or_else(|| {
-        agent::default_prompt(parts.kind, parts.issue, checkpoint.exists().then_some(checkpoint.as_path()), None)
+        agent::default_prompt(
+            parts.kind,
+            parts.issue,
+            checkpoint.exists().then_some(checkpoint.as_path()),
+            None,
+        )
     });
     let resume_agent = parts.agent == AgentKind::Claude && old.agent_session.is_some();
-    let session_id = if resume_agent { old.agent_session.clone() } else { None };
-    let launch = spawn::launch_for(ctx, parts.agent, parts.backend, parts.kind, parts.issue, &worktree, prompt, session_id, resume_agent)
-        .map_err(restore)?;
+    let session_id = if resume_agent {
+        old.agent_session.clone()
+    } else {
+        None
+    };
+    let launch = spawn::launch_for(
+        ctx,
+        parts.agent,
+        parts.backend,
+        parts.kind,
+        parts.issue,
+        &worktree,
+        prompt,
+        session_id,
+        resume_agent,
+    )
+    .map_err(restore)?;
     let record = {
-        let _slot = lock::named(&ctx.state, &format!("spawn-{}", session.name()), true).map_err(restore)?;
+        let _slot =
+            lock::named(&ctx.state, &format!("spawn-{}", session.name()), true).map_err(restore)?;
         let max = ctx.config.number("ORC_MAX_WORKERS").map_err(restore)?;
         spawn::check_capacity(session, max).map_err(restore)?;
         let now = clock::now_rfc3339().map_err(restore)?;
@@ -80,8 +129,18 @@ pub(crate) fn resume(ctx: &Context, req: &Request, parts: &PlanParts) -> Result<
         .map_err(restore)?
     };
     let env = spawn::worker_env(ctx, parts.kind, parts.issue);
-    spawn::start_shim_with(ctx, parts.backend, &parts.shim, parts.kind, parts.issue, &proc, &worktree, &launch, env)
-        .map_err(restore)?;
+    spawn::start_shim_with(
+        ctx,
+        parts.backend,
+        &parts.shim,
+        parts.kind,
+        parts.issue,
+        &proc,
+        &worktree,
+        &launch,
+        env,
+    )
+    .map_err(restore)?;
     let started = spawn::wait_for_start(&proc).map_err(restore)?;
     events::append(session, &Event::of("resumed", &record)?)?;
     Ok(Spawned {

@@ -82,9 +82,12 @@ pub struct Spawned {
     pub agent: String,
 }
 
+/// One undo step: what it undoes, and how.
+type Step = (&'static str, Box<dyn FnOnce() -> Result<()>>);
+
 /// Steps to undo, run in reverse unless disarmed.
 struct Undo {
-    steps: Vec<(&'static str, Box<dyn FnOnce() -> Result<()>>)>,
+    steps: Vec<Step>,
 }
 
 impl Undo {
@@ -120,22 +123,52 @@ struct Plan {
 }
 
 fn plan(ctx: &Context, req: &Request) -> Result<Plan> {
-    let issue = req.issue.ok_or_else(|| Error::usage("missing ISSUE", "orc-spawn"))?;
+    let issue = req
+        .issue
+        .ok_or_else(|| Error::usage("missing ISSUE", "orc-spawn"))?;
     let kind = req.kind.unwrap_or(Kind::Worker);
     if kind == Kind::Reviewer {
-        return Err(Error::usage("reviewers are not supported by this build", "--kind reviewer"));
+        return Err(Error::usage(
+            "reviewers are not supported by this build",
+            "--kind reviewer",
+        ));
     }
     let repo = ctx.repo()?.clone();
     let priority = req.priority.clone().unwrap_or_else(|| "normal".to_string());
     nice_of(&priority)?;
-    let agent = AgentKind::parse(req.agent.as_deref().or(ctx.config.get("ORC_AGENT")).unwrap_or("claude"))?;
-    let backend = Backend::parse(req.backend.as_deref().or(ctx.config.get("ORC_BACKEND")).unwrap_or("headless"))?;
-    let tracker = TrackerKind::select(req.tracker.as_deref().or(ctx.config.get("ORC_TRACKER")), &repo.root)?;
+    let agent = AgentKind::parse(
+        req.agent
+            .as_deref()
+            .or(ctx.config.get("ORC_AGENT"))
+            .unwrap_or("claude"),
+    )?;
+    let backend = Backend::parse(
+        req.backend
+            .as_deref()
+            .or(ctx.config.get("ORC_BACKEND"))
+            .unwrap_or("headless"),
+    )?;
+    let tracker = TrackerKind::select(
+        req.tracker.as_deref().or(ctx.config.get("ORC_TRACKER")),
+        &repo.root,
+    )?;
     let shim = paths::bin_dir()
         .map(|d| d.join("orc-shim"))
         .filter(|p| p.is_file())
-        .ok_or_else(|| Error::failure("cannot find orc-shim next to orc-spawn", "orc-shim").hint("run `make build`"))?;
-    Ok(Plan { issue, kind, repo, priority, agent, backend, tracker, shim })
+        .ok_or_else(|| {
+            Error::failure("cannot find orc-shim next to orc-spawn", "orc-shim")
+                .hint("run `make build`")
+        })?;
+    Ok(Plan {
+        issue,
+        kind,
+        repo,
+        priority,
+        agent,
+        backend,
+        tracker,
+        shim,
+    })
 }
 
 /// Spawn a worker. With `resume`, restart a suspended or ended worker.
@@ -152,19 +185,34 @@ pub fn spawn(ctx: &Context, req: &Request) -> Result<Spawned> {
 
     lock.acquire(Holder::Process { id: me }, session.name())?;
     let l = lock.clone();
-    undo.push("the issue lock", move || l.release(|r| held_by_dead_or(r, me)).map(drop));
+    undo.push("the issue lock", move || {
+        l.release(|r| held_by_dead_or(r, me)).map(drop)
+    });
 
     if let Some(old) = proc.read()? {
         return Err(Error::failure(
-            format!("issue {} has a record from an earlier attempt ({}, {})", plan.issue, old.state, old.result_name()),
+            format!(
+                "issue {} has a record from an earlier attempt ({}, {})",
+                plan.issue,
+                old.state,
+                old.result_name()
+            ),
             proc.dir().display().to_string(),
         )
-        .hint(format!("`orc-spawn --resume {0}` continues it; `orc-cleanup {0}` removes it", plan.issue)));
+        .hint(format!(
+            "`orc-spawn --resume {0}` continues it; `orc-cleanup {0}` removes it",
+            plan.issue
+        )));
     }
     let max = ctx.config.number("ORC_MAX_WORKERS")?;
     check_capacity(&session, max)?;
 
-    let issue = tracker::fetch(plan.tracker, &plan.repo.root, req.repo_slug.as_deref(), plan.issue)?;
+    let issue = tracker::fetch(
+        plan.tracker,
+        &plan.repo.root,
+        req.repo_slug.as_deref(),
+        plan.issue,
+    )?;
 
     let now = clock::now_rfc3339()?;
     let mut record = Record::new(plan.issue, plan.kind, session.name(), &now);
@@ -176,16 +224,37 @@ pub fn spawn(ctx: &Context, req: &Request) -> Result<Spawned> {
         let created_session = !session.dir().exists();
         proc.create(&record)?;
         let (p, s) = (proc.clone(), session.clone());
-        undo.push("the proc directory", move || remove_proc(&p, &s, created_session));
+        undo.push("the proc directory", move || {
+            remove_proc(&p, &s, created_session)
+        });
     }
 
-    let base = worktree::resolve_base(&plan.repo, req.base.as_deref().or(ctx.config.get("ORC_BASE")))?;
+    let base = worktree::resolve_base(
+        &plan.repo,
+        req.base.as_deref().or(ctx.config.get("ORC_BASE")),
+    )?;
+    refuse_unmerged_leftovers(&plan.repo, plan.issue, &base)?;
     let wt = worktree::create(&plan.repo, plan.issue, &issue.title, &base)?;
-    let (r, path, branch, base_name) = (plan.repo.clone(), wt.path.clone(), wt.branch.clone(), base.name.clone());
-    undo.push("the worktree", move || worktree::remove(&r, &path, &branch, &base_name));
+    let (r, path, branch, base_name) = (
+        plan.repo.clone(),
+        wt.path.clone(),
+        wt.branch.clone(),
+        base.name.clone(),
+    );
+    undo.push("the worktree", move || {
+        worktree::remove(&r, &path, &branch, &base_name)
+    });
 
-    let repo_label = req.repo_slug.clone().or_else(|| plan.repo.slug()).unwrap_or_else(|| plan.repo.root.display().to_string());
-    write_atomic(&wt.path.join(TASK_FILE), tracker::render_task(&issue, &repo_label, &base.name).as_bytes(), 0o600)?;
+    let repo_label = req
+        .repo_slug
+        .clone()
+        .or_else(|| plan.repo.slug())
+        .unwrap_or_else(|| plan.repo.root.display().to_string());
+    write_atomic(
+        &wt.path.join(TASK_FILE),
+        tracker::render_task(&issue, &repo_label, &base.name).as_bytes(),
+        0o600,
+    )?;
     let env = worker_env(ctx, plan.kind, plan.issue);
     write_atomic(&wt.path.join(ENV_FILE), env_file(&env).as_bytes(), 0o600)?;
 
@@ -193,10 +262,17 @@ pub fn spawn(ctx: &Context, req: &Request) -> Result<Spawned> {
     let had_config = home.join(trust::FILE).exists();
     trust::grant(&ctx.state, &home, &wt.path)?;
     let (state, h, dir) = (ctx.state.clone(), home.clone(), wt.path.clone());
-    undo.push("the trust entry", move || untrust(&state, &h, &dir, had_config));
+    undo.push("the trust entry", move || {
+        untrust(&state, &h, &dir, had_config)
+    });
 
-    let session_id = (plan.agent == AgentKind::Claude).then(agent::new_session_id).transpose()?;
-    let prompt = req.prompt.clone().unwrap_or_else(|| agent::default_prompt(plan.kind, plan.issue, None, None));
+    let session_id = (plan.agent == AgentKind::Claude)
+        .then(agent::new_session_id)
+        .transpose()?;
+    let prompt = req
+        .prompt
+        .clone()
+        .unwrap_or_else(|| agent::default_prompt(plan.kind, plan.issue, None, None));
     let launch = agent_launch(ctx, &plan, &wt.path, prompt, session_id.clone(), false)?;
     record = proc.update(|r| {
         r.transition(State::Ready, "starting", &clock::now_rfc3339()?)?;
@@ -241,7 +317,31 @@ pub(crate) struct PlanParts {
 }
 
 fn plan_parts(p: &Plan) -> PlanParts {
-    PlanParts { issue: p.issue, kind: p.kind, repo: p.repo.clone(), agent: p.agent, backend: p.backend, shim: p.shim.clone() }
+    PlanParts {
+        issue: p.issue,
+        kind: p.kind,
+        repo: p.repo.clone(),
+        agent: p.agent,
+        backend: p.backend,
+        shim: p.shim.clone(),
+    }
+}
+
+/// A branch of this issue left from an earlier worker may hold commits
+/// found nowhere else (cleanup keeps such branches); creating the worktree
+/// would delete it, so refuse instead of losing work.
+fn refuse_unmerged_leftovers(repo: &Repo, issue: Issue, base: &worktree::Base) -> Result<()> {
+    for found in worktree::find(repo, issue)? {
+        let Some(branch) = found.branch else { continue };
+        if worktree::commits_beyond(repo, &branch, &base.start)? > 0 {
+            return Err(Error::failure(
+                format!("branch {branch} from an earlier worker has commits not on {}", base.name),
+                repo.root.display().to_string(),
+            )
+            .hint(format!("merge or push it, or delete it with `git branch -D {branch}`; `orc-spawn --resume` continues a worker")));
+        }
+    }
+    Ok(())
 }
 
 fn held_by_dead_or(record: &LockRecord, me: ProcessId) -> bool {
@@ -257,7 +357,11 @@ fn held_by_dead_or(record: &LockRecord, me: ProcessId) -> bool {
 pub(crate) fn check_capacity(session: &Session, max: u64) -> Result<()> {
     let mut running = 0u64;
     for proc in Proc::list(session)? {
-        let active = proc.read().ok().flatten().is_some_and(|r| r.state.is_active());
+        let active = proc
+            .read()
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.state.is_active());
         if active && proc.shim_liveness() != Liveness::Dead {
             running += 1;
         }
@@ -265,7 +369,10 @@ pub(crate) fn check_capacity(session: &Session, max: u64) -> Result<()> {
     if running >= max {
         return Err(Error::new(
             ErrorKind::AtCapacity,
-            format!("session {} already runs {running} of ORC_MAX_WORKERS={max} workers", session.name()),
+            format!(
+                "session {} already runs {running} of ORC_MAX_WORKERS={max} workers",
+                session.name()
+            ),
             session.dir().display().to_string(),
         )
         .hint("wait with orc-watch --any, or raise ORC_MAX_WORKERS"));
@@ -287,7 +394,12 @@ fn remove_proc(proc: &Proc, session: &Session, created_session: bool) -> Result<
     Ok(())
 }
 
-fn untrust(state: &crate::paths::StateDir, home: &Path, dir: &Path, had_config: bool) -> Result<()> {
+fn untrust(
+    state: &crate::paths::StateDir,
+    home: &Path,
+    dir: &Path,
+    had_config: bool,
+) -> Result<()> {
     trust::revoke(state, home, dir)?;
     if !had_config {
         // The file did not exist before this spawn: leave none behind if all
@@ -311,14 +423,19 @@ pub fn worker_env(ctx: &Context, kind: Kind, issue: Issue) -> Vec<(String, Strin
     let mut env = agent::scrub(std::env::vars());
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_string());
     let path = match paths::bin_dir() {
-        Some(bin) if !path.split(':').any(|p| Path::new(p) == bin) => format!("{}:{path}", bin.display()),
+        Some(bin) if !path.split(':').any(|p| Path::new(p) == bin) => {
+            format!("{}:{path}", bin.display())
+        }
         _ => path,
     };
     env.retain(|(k, _)| k != "PATH");
     env.extend([
         ("PATH".to_string(), path),
         ("ORC_SESSION".to_string(), ctx.session.name().to_string()),
-        ("ORC_STATE_DIR".to_string(), ctx.state.root().display().to_string()),
+        (
+            "ORC_STATE_DIR".to_string(),
+            ctx.state.root().display().to_string(),
+        ),
         ("ORC_ENV".to_string(), ctx.config.profile().to_string()),
         ("ORC_ISSUE".to_string(), issue.to_string()),
         ("ORC_KIND".to_string(), kind.to_string()),
@@ -327,14 +444,18 @@ pub fn worker_env(ctx: &Context, kind: Kind, issue: Issue) -> Vec<(String, Strin
 }
 
 fn env_file(env: &[(String, String)]) -> String {
-    let mut text = String::from("# Written by orc-spawn: who this worker is. Data, never evaluated by orc.\n");
-    for (k, v) in env.iter().filter(|(k, _)| k.starts_with("ORC_") || k == "PATH") {
+    let mut text =
+        String::from("# Written by orc-spawn: who this worker is. Data, never evaluated by orc.\n");
+    for (k, v) in env
+        .iter()
+        .filter(|(k, _)| k.starts_with("ORC_") || k == "PATH")
+    {
         text.push_str(&format!("{k}={}\n", quote(v)));
     }
     text
 }
 
-pub(crate) fn agent_launch(
+fn agent_launch(
     ctx: &Context,
     plan: &Plan,
     worktree: &Path,
@@ -342,7 +463,17 @@ pub(crate) fn agent_launch(
     session_id: Option<String>,
     resume: bool,
 ) -> Result<agent::Launch> {
-    launch_for(ctx, plan.agent, plan.backend, plan.kind, plan.issue, worktree, prompt, session_id, resume)
+    launch_for(
+        ctx,
+        plan.agent,
+        plan.backend,
+        plan.kind,
+        plan.issue,
+        worktree,
+        prompt,
+        session_id,
+        resume,
+    )
 }
 
 /// The agent's command line for a worker.
@@ -358,7 +489,11 @@ pub(crate) fn launch_for(
     session_id: Option<String>,
     resume: bool,
 ) -> Result<agent::Launch> {
-    let mode = if backend == Backend::Headless { Mode::Headless } else { Mode::Interactive };
+    let mode = if backend == Backend::Headless {
+        Mode::Headless
+    } else {
+        Mode::Interactive
+    };
     let spec = agent::Spec {
         kind,
         issue,
@@ -379,7 +514,17 @@ fn start_shim(
     launch: &agent::Launch,
     env: Vec<(String, String)>,
 ) -> Result<()> {
-    start_shim_with(ctx, plan.backend, &plan.shim, plan.kind, plan.issue, proc, worktree, launch, env)
+    start_shim_with(
+        ctx,
+        plan.backend,
+        &plan.shim,
+        plan.kind,
+        plan.issue,
+        proc,
+        worktree,
+        launch,
+        env,
+    )
 }
 
 /// Start the shim for a worker through its backend.
@@ -409,7 +554,13 @@ pub(crate) fn start_shim_with(
     args.push("--".to_string());
     args.push(launch.program.clone());
     args.extend(launch.args.iter().cloned());
-    let l = ShimLaunch { program: shim.to_path_buf(), args, env, cwd: worktree.to_path_buf(), log: proc.log_path() };
+    let l = ShimLaunch {
+        program: shim.to_path_buf(),
+        args,
+        env,
+        cwd: worktree.to_path_buf(),
+        log: proc.log_path(),
+    };
     backend::launch(backend, &l)
 }
 
@@ -429,19 +580,34 @@ pub(crate) fn wait_for_start(proc: &Proc) -> Result<(Option<i32>, Option<i32>)> 
             && !record.state.is_active()
         {
             if record.result == Some(crate::record::Outcome::Error) {
-                return Err(Error::failure(format!("the worker could not start: {}", record.detail), proc.log_path().display().to_string()));
+                return Err(Error::failure(
+                    format!("the worker could not start: {}", record.detail),
+                    proc.log_path().display().to_string(),
+                ));
             }
             return Ok((record.pid, ids.map(|i| i.shim.pid)));
         }
         if ids.is_some_and(|i| i.shim.liveness() == Liveness::Dead) {
-            return Err(Error::failure("the shim died before starting the agent", proc.log_path().display().to_string())
-                .hint("the log says why"));
+            return Err(Error::failure(
+                "the shim died before starting the agent",
+                proc.log_path().display().to_string(),
+            )
+            .hint("the log says why"));
         }
         if Instant::now() >= deadline {
-            if let Some(shim) = ids.map(|i| i.shim).filter(|s| s.liveness() == Liveness::Alive) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim.pid), nix::sys::signal::Signal::SIGKILL);
+            if let Some(shim) = ids
+                .map(|i| i.shim)
+                .filter(|s| s.liveness() == Liveness::Alive)
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(shim.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
-            return Err(Error::failure("the shim did not start the agent in time", proc.log_path().display().to_string()));
+            return Err(Error::failure(
+                "the shim did not start the agent in time",
+                proc.log_path().display().to_string(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -79,7 +79,11 @@ pub fn watch(
         // The doorbell is opened before the record is read, so a ring
         // between the two is never missed.
         let bell = Doorbell::open(&proc.wake_path()).ok();
-        targets.push(Target { proc, bell, done: false });
+        targets.push(Target {
+            proc,
+            bell,
+            done: false,
+        });
     }
     let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut rung = vec![false; targets.len()];
@@ -116,8 +120,12 @@ pub fn watch(
 
 /// Block until a doorbell rings or `wait` passes; which targets rang.
 fn wait_for_rings(targets: &mut [Target], wait: Duration) -> Result<Vec<bool>> {
-    let polled: Vec<usize> =
-        targets.iter().enumerate().filter(|(_, t)| !t.done && t.bell.is_some()).map(|(i, _)| i).collect();
+    let polled: Vec<usize> = targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.done && t.bell.is_some())
+        .map(|(i, _)| i)
+        .collect();
     let mut rung = vec![false; targets.len()];
     let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
     let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
@@ -135,7 +143,9 @@ fn wait_for_rings(targets: &mut [Target], wait: Duration) -> Result<Vec<bool>> {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(Error::failure(format!("poll failed: {e}"), "wake FIFOs")),
         }
-        fds.iter().map(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN))).collect()
+        fds.iter()
+            .map(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
+            .collect()
     };
     for (&i, ready) in polled.iter().zip(ready) {
         if ready {
@@ -152,13 +162,21 @@ fn wait_for_rings(targets: &mut [Target], wait: Duration) -> Result<Vec<bool>> {
 pub fn check(ctx: &Context, proc: &Proc, via: &'static str) -> Result<Option<Report>> {
     let record = match proc.read() {
         Ok(Some(r)) => r,
-        Ok(None) => return Ok(Some(report_error(proc, "the worker's record is gone (cleaned up?)", via))),
+        Ok(None) => {
+            return Ok(Some(report_error(
+                proc,
+                "the worker's record is gone (cleaned up?)",
+                via,
+            )));
+        }
         Err(e) => return Ok(Some(report_error(proc, &e.to_string(), via))),
     };
     if !record.state.is_active() {
         return Ok(Some(report(&record, via)));
     }
-    let Some(ids) = proc.shim()? else { return Ok(None) };
+    let Some(ids) = proc.shim()? else {
+        return Ok(None);
+    };
     if ids.shim.liveness() != Liveness::Dead {
         return Ok(None);
     }
@@ -178,7 +196,10 @@ fn report(record: &Record, via: &'static str) -> Report {
     Report {
         issue: record.issue,
         kind: record.kind,
-        result: record.result.map_or_else(|| record.state.to_string().to_lowercase(), |r| r.to_string()),
+        result: record.result.map_or_else(
+            || record.state.to_string().to_lowercase(),
+            |r| r.to_string(),
+        ),
         detail: record.detail.clone(),
         via,
     }
@@ -208,21 +229,29 @@ pub fn follow(
     let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
         .map_err(|e| Error::failure(format!("inotify failed: {e}"), "events.jsonl"))?;
     inotify
-        .add_watch(ctx.session.dir(), AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE)
-        .map_err(|e| Error::failure(format!("inotify failed: {e}"), ctx.session.dir().display().to_string()))?;
+        .add_watch(
+            ctx.session.dir(),
+            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE,
+        )
+        .map_err(|e| {
+            Error::failure(
+                format!("inotify failed: {e}"),
+                ctx.session.dir().display().to_string(),
+            )
+        })?;
     let path = ctx.session.events_path();
     let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        if let Ok(mut file) = std::fs::File::open(&path) {
-            if file.seek(SeekFrom::Start(offset)).is_ok() {
-                let mut reader = std::io::BufReader::new(file);
-                let mut buf = String::new();
-                while reader.read_line(&mut buf).unwrap_or(0) > 0 && buf.ends_with('\n') {
-                    offset += buf.len() as u64;
-                    line(buf.trim_end())?;
-                    buf.clear();
-                }
+        if let Ok(mut file) = std::fs::File::open(&path)
+            && file.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            let mut reader = std::io::BufReader::new(file);
+            let mut buf = String::new();
+            while reader.read_line(&mut buf).unwrap_or(0) > 0 && buf.ends_with('\n') {
+                offset += buf.len() as u64;
+                line(buf.trim_end())?;
+                buf.clear();
             }
         }
         if stop() {
@@ -238,7 +267,10 @@ pub fn follow(
         }
         let ms = i32::try_from(wait.as_millis()).unwrap_or(500).max(1);
         let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX));
+        let _ = poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        );
         let _ = inotify.read_events();
     }
 }

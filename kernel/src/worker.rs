@@ -299,6 +299,8 @@ fn retire_checkpoint(proc: &Proc, record: &Record) -> Result<()> {
     if record.attempt < 2 || !path.exists() {
         return Ok(());
     }
-    let retired = proc.dir().join(format!("checkpoint.{}.retired.json", record.attempt));
+    let retired = proc
+        .dir()
+        .join(format!("checkpoint.{}.retired.json", record.attempt));
     std::fs::rename(&path, &retired).map_err(|e| Error::io("retire checkpoint", &path, e))
 }
