@@ -464,3 +464,32 @@ mod tests {
         assert_eq!(mask("ORC_BACKEND", "tmux"), "tmux");
     }
 }
+
+#[cfg(test)]
+mod catalogue_tests {
+    use super::CATALOGUE;
+
+    #[test]
+    fn every_variable_is_documented_in_envs_readme() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../envs/README.md"))
+                .expect("envs/README.md");
+        for var in CATALOGUE {
+            assert!(
+                readme.contains(&format!("| `{}` |", var.name)),
+                "{} is missing from envs/README.md",
+                var.name
+            );
+        }
+    }
+
+    #[test]
+    fn shipped_profiles_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../envs");
+        for name in ["default", "headless", "tmux", "ci"] {
+            let path = std::path::PathBuf::from(dir).join(format!("{name}.env"));
+            let text = std::fs::read_to_string(&path).expect("profile");
+            assert!(super::parse_profile(&text, &path).is_ok(), "{name}.env");
+        }
+    }
+}
