@@ -14,7 +14,8 @@ const EXAMPLES: &str = "  orc-ps                 # this repository's session
   orc-ps --json | jq -r 'select(.state==\"RUNNING\") | .issue'";
 
 /// List workers: issue, kind, state, detail, priority, uptime, pid, alive,
-/// worktree, session. A record that cannot be read is listed with its error
+/// worktree, session; with --health also a verdict, and exit 1 when any
+/// worker is zombie, blocked or unknown. A record that cannot be read is listed with its error
 /// (and a warning), never guessed at.
 #[derive(Parser)]
 #[command(name = "orc-ps", version, after_long_help = after_help(EXAMPLES, &[]))]
@@ -25,13 +26,17 @@ struct Cli {
     /// One JSON object per worker, one per line.
     #[arg(long)]
     json: bool,
+    /// Add each worker's health (healthy, zombie, blocked, unknown); exit 1
+    /// when any is not healthy.
+    #[arg(long)]
+    health: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::run("orc-ps", || {
         let ctx = Context::orchestrator(None)?;
-        let rows = ps::rows(&ctx.state, (!cli.all).then_some(&ctx.session))?;
+        let rows = ps::rows(&ctx.state, (!cli.all).then_some(&ctx.session), cli.health)?;
         for row in rows.iter().filter(|r| r.error.is_some()) {
             let what = format!("cannot read the record of {} {}", row.kind, row.issue);
             cli::warn(
@@ -45,8 +50,11 @@ fn main() -> ExitCode {
             }
         } else {
             let cells: Vec<Vec<String>> = rows.iter().map(ps::Row::cells).collect();
-            cli::out(&cli::table(&ps::HEADER, &cells))?;
+            cli::out(&cli::table(&ps::header(cli.health), &cells))?;
         }
-        Ok(exit::OK)
+        let unhealthy = rows
+            .iter()
+            .any(|r| r.health.is_some_and(|h| h.is_unhealthy()));
+        Ok(if unhealthy { exit::FAILURE } else { exit::OK })
     })
 }

@@ -5,6 +5,7 @@
 //! into a shell string and never typed into a terminal as keystrokes, so no
 //! quoting, `$(...)` or newline in it can change what runs.
 
+mod blocked;
 mod env;
 mod prompt;
 mod session;
@@ -17,6 +18,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::ids::{Issue, Kind};
 
+pub use blocked::looks_blocked;
 pub use env::{is_scrubbed, scrub};
 pub use prompt::{default_prompt, looks_throttled};
 pub use session::{is_uuid, new_session_id, parse_background_id};

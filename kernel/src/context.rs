@@ -49,6 +49,14 @@ impl Context {
         Self::build(config, repo, Some(session.to_string()))
     }
 
+    /// A named session, with the configuration of the repository at `root`
+    /// (if any): for acting on a worker of another session.
+    pub fn for_session(root: Option<&Path>, session: &str) -> Result<Context> {
+        let repo = root.map(Repo::at).transpose()?;
+        let config = Config::load(repo.as_ref().map(|r| r.root.as_path()))?;
+        Self::build(config, repo, Some(session.to_string()))
+    }
+
     /// Like [`Context::orchestrator`] but the repository is required.
     pub fn repo(&self) -> Result<&Repo> {
         self.repo.as_ref().ok_or_else(|| {

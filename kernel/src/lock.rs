@@ -187,6 +187,22 @@ impl IssueLock {
         }
     }
 
+    /// The lock of `issue` whose files live in `dir` (`locks/<repo-hash>/`),
+    /// for tools that walk the lock directory rather than a repository.
+    pub fn in_dir(dir: &Path, issue: Issue, repo: PathBuf) -> IssueLock {
+        IssueLock {
+            issue,
+            repo,
+            mutex: dir.join(format!("{issue}.lock")),
+            record: dir.join(format!("{issue}.json")),
+        }
+    }
+
+    /// The holder record, read without judging it (`None` when free).
+    pub fn peek(&self) -> Result<Option<LockRecord>> {
+        self.read()
+    }
+
     /// The holder record's path.
     pub fn record_path(&self) -> &Path {
         &self.record

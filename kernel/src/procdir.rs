@@ -185,6 +185,20 @@ impl Proc {
         append_line(&self.log_path(), &format!("[{ts}] {who}: {text}"))
     }
 
+    /// The last few kilobytes of the log, where an agent shows why it
+    /// stopped or what it waits for.
+    pub fn log_tail(&self) -> String {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = std::fs::File::open(self.log_path()) else {
+            return String::new();
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = file.seek(SeekFrom::Start(len.saturating_sub(8192)));
+        let mut buf = Vec::new();
+        let _ = file.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -27,13 +27,16 @@ pub struct Row {
     pub alive: String,
     /// Seconds since the attempt started (to the end, once ended).
     pub uptime_s: u64,
+    /// The health verdict, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Verdict>,
     /// Why the record could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// The rows of `session`, or of every session when `session` is `None`.
-pub fn rows(state: &StateDir, session: Option<&Session>) -> Result<Vec<Row>> {
+pub fn rows(state: &StateDir, session: Option<&Session>, health: bool) -> Result<Vec<Row>> {
     let sessions = match session {
         Some(s) => vec![s.clone()],
         None => Session::list(state)?,
@@ -42,7 +45,11 @@ pub fn rows(state: &StateDir, session: Option<&Session>) -> Result<Vec<Row>> {
     let mut out = Vec::new();
     for session in &sessions {
         for proc in Proc::list(session)? {
-            out.push(row(session, &proc, &now));
+            let mut row = row(session, &proc, &now);
+            if health {
+                row.health = Some(crate::health::verdict(&proc, row.record.as_ref()));
+            }
+            out.push(row);
         }
     }
     Ok(out)
@@ -72,6 +79,7 @@ fn row(session: &Session, proc: &Proc, now: &chrono::DateTime<chrono::Utc>) -> R
         record,
         alive,
         uptime_s,
+        health: None,
         error,
     }
 }
@@ -84,6 +92,14 @@ pub fn liveness(proc: &Proc) -> Liveness {
 impl Row {
     /// The row's cells for the human table.
     pub fn cells(&self) -> Vec<String> {
+        let mut cells = self.base_cells();
+        if let Some(h) = self.health {
+            cells.insert(8, h.to_string());
+        }
+        cells
+    }
+
+    fn base_cells(&self) -> Vec<String> {
         let dash = || "-".to_string();
         match &self.record {
             Some(r) => vec![
@@ -118,7 +134,14 @@ impl Row {
     }
 }
 
-/// The table's header.
-pub const HEADER: [&str; 10] = [
-    "ISSUE", "KIND", "STATE", "DETAIL", "PRIORITY", "UPTIME", "PID", "ALIVE", "WORKTREE", "SESSION",
-];
+/// The table's header, with the HEALTH column when asked for.
+pub fn header(health: bool) -> Vec<&'static str> {
+    let mut h = vec![
+        "ISSUE", "KIND", "STATE", "DETAIL", "PRIORITY", "UPTIME", "PID", "ALIVE", "WORKTREE",
+        "SESSION",
+    ];
+    if health {
+        h.insert(8, "HEALTH");
+    }
+    h
+}

@@ -144,7 +144,7 @@ impl Repo {
 
     /// 16 hex digits identifying the main root: the lock directory's name.
     pub fn hash(&self) -> String {
-        format!("{:016x}", fnv1a(self.root.as_os_str().as_encoded_bytes()))
+        hash_of(&self.root)
     }
 
     /// The default session for this repository: `<name>-<8 hex>`.
@@ -165,6 +165,11 @@ impl Repo {
         }
         None
     }
+}
+
+/// 16 hex digits identifying a main repository root (see [`Repo::hash`]).
+pub fn hash_of(root: &Path) -> String {
+    format!("{:016x}", fnv1a(root.as_os_str().as_encoded_bytes()))
 }
 
 /// `owner/repo` from a GitHub-style remote URL (https, ssh or scp form).

@@ -44,6 +44,8 @@ pub(crate) fn resume(ctx: &Context, req: &Request, parts: &PlanParts) -> Result<
             ))
         })?;
 
+    wait_for_old_shim(&proc)?;
+
     let me = ProcessId::current();
     let lock = IssueLock::new(&ctx.state, &parts.repo, parts.issue);
     let kept = match lock.check()? {
@@ -123,6 +125,7 @@ pub(crate) fn resume(ctx: &Context, req: &Request, parts: &PlanParts) -> Result<
         crate::signal::clear(&proc).map_err(restore)?;
         proc.update(|r| {
             r.new_attempt(&now);
+            r.pid = None;
             r.agent = Some(parts.agent.as_str().to_string());
             Ok(())
         })
@@ -156,4 +159,33 @@ pub(crate) fn resume(ctx: &Context, req: &Request, parts: &PlanParts) -> Result<
         attempt: record.attempt,
         agent: parts.agent.as_str().to_string(),
     })
+}
+
+/// The previous attempt's shim may still be reaping its agent right after
+/// the result was written; a second shim must not start beside it. Its
+/// identity file is then removed, so the new attempt's start is not
+/// mistaken for the old one's.
+fn wait_for_old_shim(proc: &Proc) -> Result<()> {
+    if let Some(ids) = proc.shim()? {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ids.shim.liveness() != crate::liveness::Liveness::Dead {
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::failure(
+                    format!(
+                        "the previous attempt's shim (pid {}) is still running",
+                        ids.shim.pid
+                    ),
+                    proc.dir().display().to_string(),
+                )
+                .hint("wait for it to end, or stop it with orc-ctl kill"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        match std::fs::remove_file(proc.shim_path()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove", &proc.shim_path(), e)),
+        }
+    }
+    Ok(())
 }

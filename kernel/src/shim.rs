@@ -171,7 +171,7 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
     };
     let (outcome, detail) = match stop {
         Some(stop) => (stop.outcome, format!("{}; {detail}", stop.why)),
-        None if crate::agent::looks_throttled(Some(code), &log_tail(&proc)) => {
+        None if crate::agent::looks_throttled(Some(code), &proc.log_tail()) => {
             (Outcome::Throttled, format!("usage or rate limit; {detail}"))
         }
         None => (Outcome::Crashed, detail),
@@ -374,18 +374,4 @@ fn reap_orphans() {
             _ => {}
         }
     }
-}
-
-/// The last few kilobytes of the worker's log, where an agent prints why it
-/// stopped.
-fn log_tail(proc: &Proc) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut file) = std::fs::File::open(proc.log_path()) else {
-        return String::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(8192)));
-    let mut buf = Vec::new();
-    let _ = file.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
 }
