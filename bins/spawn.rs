@@ -14,6 +14,7 @@ const EXAMPLES: &str =
   orc-spawn --priority high --base develop 42
   orc-spawn --repo acme/widgets 42     # GitHub issue of another repository
   orc-spawn --resume 42                # new attempt of a suspended or crashed worker
+  orc-spawn --kind reviewer --pr 7 42  # review worker 42's branch in a detached worktree
   ORC_AGENT=custom ORC_AGENT_CMD='my-agent --task {prompt}' orc-spawn 42";
 
 /// Claim the issue lock, fetch the issue, create the worktree and branch,
@@ -27,7 +28,8 @@ const EXAMPLES: &str =
     "  ORC_AGENT        claude, codex, opencode, gemini or custom (default claude)",
     "  ORC_AGENT_CMD    the custom agent's command: {prompt} {agent} {issue} {worktree}",
     "  ORC_BACKEND      headless, tmux or wezterm (default headless)",
-    "  ORC_BASE         base branch (default: the repository's default branch)"]))]
+    "  ORC_BASE         base branch (default: the repository's default branch)",
+    "  ORC_REVIEW_MAX_ROUNDS  change requests before a person decides (default 2)"]))]
 struct Cli {
     /// The issue number.
     issue: Issue,
@@ -58,6 +60,9 @@ struct Cli {
     /// The terminal backend (default ORC_BACKEND).
     #[arg(long)]
     backend: Option<String>,
+    /// With --kind reviewer: the pull request under review.
+    #[arg(long)]
+    pr: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
             agent: cli.agent,
             tracker: cli.tracker,
             backend: cli.backend,
+            pr: cli.pr,
         };
         let spawned = spawn::spawn(&ctx, &req)?;
         cli::out(&serde_json::to_string(&spawned).unwrap_or_default())?;

@@ -81,6 +81,17 @@ pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result
     if !opts.keep_worktree && kind == Kind::Worker {
         remove_worktrees(ctx, &repo, issue, record.as_ref(), opts.force, &mut done)?;
     }
+    if !opts.keep_worktree && kind == Kind::Reviewer {
+        // The reviewer's detached copy holds nothing of its own.
+        let path = crate::review::review_path(&repo, issue);
+        if path.exists() {
+            worktree::remove_worktree(&repo, &path, "")?;
+            if let Ok(home) = paths::home() {
+                trust::revoke(&ctx.state, &home, &path)?;
+            }
+            done.worktrees.push(path.display().to_string());
+        }
+    }
     if proc.exists() {
         done.log = keep_log(ctx, &proc, record.as_ref())?;
         std::fs::remove_dir_all(proc.dir()).map_err(|e| Error::io("remove", proc.dir(), e))?;

@@ -26,6 +26,7 @@ pub mod ps;
 pub mod record;
 pub mod repo;
 pub mod resume;
+pub mod review;
 pub mod session;
 pub mod shim;
 pub mod signal;

@@ -89,14 +89,11 @@ pub(crate) fn resume(ctx: &Context, req: &Request, parts: &PlanParts) -> Result<
         e
     };
 
+    let reason = crate::review::take_reason(&proc).map_err(restore)?;
     let checkpoint = proc.checkpoint_path();
     let prompt = req.prompt.clone().unwrap_or_else(|| {
-        agent::default_prompt(
-            parts.kind,
-            parts.issue,
-            checkpoint.exists().then_some(checkpoint.as_path()),
-            None,
-        )
+        let checkpoint = checkpoint.exists().then_some(checkpoint.as_path());
+        agent::default_prompt(parts.kind, parts.issue, checkpoint, reason.as_deref())
     });
     let resume_agent = parts.agent == AgentKind::Claude && old.agent_session.is_some();
     let session_id = if resume_agent {

@@ -78,7 +78,9 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         agent: None,
     })?;
 
-    if let Some(lock) = worker::lock_of(ctx, &record) {
+    // Reviewers read a worker's change; the issue lock stays the worker's.
+    let lock = worker::lock_of(ctx, &record).filter(|_| record.kind == Kind::Worker);
+    if let Some(lock) = lock {
         let session = record.session.clone();
         let took = lock.hand_over(|l| l.session == session, Holder::Process { id: me }, None)?;
         if !took && let Err(e) = lock.acquire(Holder::Process { id: me }, &record.session) {

@@ -53,6 +53,8 @@ pub struct Request {
     pub tracker: Option<String>,
     /// The backend (default `ORC_BACKEND`).
     pub backend: Option<String>,
+    /// Reviewers: the pull request under review.
+    pub pr: Option<u32>,
 }
 
 /// What `orc-spawn` prints.
@@ -86,16 +88,17 @@ pub struct Spawned {
 type Step = (&'static str, Box<dyn FnOnce() -> Result<()>>);
 
 /// Steps to undo, run in reverse unless disarmed.
-struct Undo {
+#[derive(Default)]
+pub(crate) struct Undo {
     steps: Vec<Step>,
 }
 
 impl Undo {
-    fn push(&mut self, what: &'static str, step: impl FnOnce() -> Result<()> + 'static) {
+    pub(crate) fn push(&mut self, what: &'static str, step: impl FnOnce() -> Result<()> + 'static) {
         self.steps.push((what, Box::new(step)));
     }
 
-    fn disarm(mut self) {
+    pub(crate) fn disarm(mut self) {
         self.steps.clear();
     }
 }
@@ -127,12 +130,6 @@ fn plan(ctx: &Context, req: &Request) -> Result<Plan> {
         .issue
         .ok_or_else(|| Error::usage("missing ISSUE", "orc-spawn"))?;
     let kind = req.kind.unwrap_or(Kind::Worker);
-    if kind == Kind::Reviewer {
-        return Err(Error::usage(
-            "reviewers are not supported by this build",
-            "--kind reviewer",
-        ));
-    }
     let repo = ctx.repo()?.clone();
     let priority = req.priority.clone().unwrap_or_else(|| "normal".to_string());
     nice_of(&priority)?;
@@ -174,6 +171,15 @@ fn plan(ctx: &Context, req: &Request) -> Result<Plan> {
 /// Spawn a worker. With `resume`, restart a suspended or ended worker.
 pub fn spawn(ctx: &Context, req: &Request) -> Result<Spawned> {
     let plan = plan(ctx, req)?;
+    if plan.kind == Kind::Reviewer {
+        if req.resume {
+            return Err(Error::usage(
+                "a reviewer is not resumed; spawn a new review",
+                "--resume",
+            ));
+        }
+        return crate::review::spawn_reviewer(ctx, &plan_parts(&plan), req.pr, req.prompt.clone());
+    }
     if req.resume {
         return crate::resume::resume(ctx, req, &plan_parts(&plan));
     }
@@ -443,7 +449,7 @@ pub fn worker_env(ctx: &Context, kind: Kind, issue: Issue) -> Vec<(String, Strin
     env
 }
 
-fn env_file(env: &[(String, String)]) -> String {
+pub(crate) fn env_file(env: &[(String, String)]) -> String {
     let mut text =
         String::from("# Written by orc-spawn: who this worker is. Data, never evaluated by orc.\n");
     for (k, v) in env

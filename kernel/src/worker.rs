@@ -171,7 +171,11 @@ pub fn after_end(ctx: &Context, proc: &Proc, record: &Record, who: &str) -> Resu
         signal::clear(proc)?;
         retire_checkpoint(proc, record)?;
     }
-    settle_lock(ctx, record)?;
+    if record.kind == crate::ids::Kind::Worker {
+        settle_lock(ctx, record)?;
+    } else {
+        crate::review::after_review(ctx, record)?;
+    }
     let message = serde_json::json!({
         "issue": record.issue, "kind": record.kind, "state": record.state,
         "result": record.result, "attempt": record.attempt,

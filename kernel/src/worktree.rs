@@ -113,6 +113,40 @@ pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Wor
     ))
 }
 
+/// A detached, throw-away worktree at `path` on `rev` (a reviewer's view of
+/// a worker's branch): the worker's own worktree is never written to.
+/// An earlier one at the same path is replaced.
+pub fn create_detached(repo: &Repo, path: &Path, rev: &str) -> Result<()> {
+    if path.exists()
+        || list_worktrees(repo)?
+            .iter()
+            .any(|(p, _)| same_path(p, path))
+    {
+        remove_worktree(repo, path, "")?;
+    }
+    clear_target(path)?;
+    ensure_excludes(repo)?;
+    let start = full_ref(repo, rev)?;
+    let added = git(
+        repo,
+        [
+            OsStr::new("worktree"),
+            OsStr::new("add"),
+            OsStr::new("--quiet"),
+            OsStr::new("--detach"),
+            path.as_os_str(),
+            OsStr::new(&start),
+        ],
+    );
+    if let Err(e) = added {
+        if path.exists() {
+            let _ = remove_worktree(repo, path, "");
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// The target must be free; an empty directory (a crash between mkdir and
 /// checkout) is taken over, anything else may be someone's work.
 fn clear_target(path: &Path) -> Result<()> {
