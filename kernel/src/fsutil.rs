@@ -90,6 +90,20 @@ pub fn parent(path: &Path) -> Result<&Path> {
     }
 }
 
+/// Read a JSON file: `None` when it does not exist; a file that does not
+/// parse is an error naming it (`what` says what it should have been), and
+/// is left as it is.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::failure(format!("corrupt {what}: {e}"), path.display().to_string())
+                .hint("orc never overwrites a file it cannot read; inspect or remove it")
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
 /// Read a file to a string, with the path in the error.
 pub fn read_to_string(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| Error::io("read", path, e))

@@ -287,17 +287,7 @@ impl IssueLock {
     }
 
     fn read(&self) -> Result<Option<LockRecord>> {
-        match std::fs::read(&self.record) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::failure(
-                    format!("corrupt lock record: {e}"),
-                    self.record.display().to_string(),
-                )
-                .hint("inspect it; orc never overwrites a record it cannot read")
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", &self.record, e)),
-        }
+        crate::fsutil::read_json(&self.record, "lock record")
     }
 
     fn write(&self, record: &LockRecord) -> Result<()> {

@@ -97,15 +97,8 @@ impl Proc {
     /// Read the record; `None` when there is none. A record that does not
     /// parse is an error naming the file, which is left untouched.
     pub fn read(&self) -> Result<Option<Record>> {
-        let path = self.state_path();
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::failure(format!("corrupt record: {e}"), path.display().to_string())
-                    .hint("the file is kept as it is; inspect it, or remove the worker with orc-cleanup --force")
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", &path, e)),
-        }
+        crate::fsutil::read_json(&self.state_path(), "record")
+            .map_err(|e| e.hint("the file is kept as it is; inspect it, or remove the worker with orc-cleanup --force"))
     }
 
     /// Read the record, which must exist.
@@ -148,14 +141,7 @@ impl Proc {
 
     /// The shim's and agent's identities, if recorded.
     pub fn shim(&self) -> Result<Option<ShimIds>> {
-        let path = self.shim_path();
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::failure(format!("corrupt shim.pid: {e}"), path.display().to_string())
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", &path, e)),
-        }
+        crate::fsutil::read_json(&self.shim_path(), "shim.pid")
     }
 
     /// Record the shim's and agent's identities.

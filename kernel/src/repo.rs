@@ -183,7 +183,7 @@ pub fn slug_from_url(url: &str) -> Option<String> {
 
 /// FNV-1a, 64 bits: stable across Rust versions and platforms, which
 /// `std`'s hasher does not promise, and the session name depends on it.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

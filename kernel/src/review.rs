@@ -43,17 +43,7 @@ fn log_path(worker: &Proc) -> PathBuf {
 
 /// Read the worker's review log (empty when it has none).
 pub fn read_log(worker: &Proc) -> Result<ReviewLog> {
-    let path = log_path(worker);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            Error::failure(
-                format!("corrupt review log: {e}"),
-                path.display().to_string(),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ReviewLog::default()),
-        Err(e) => Err(Error::io("read", &path, e)),
-    }
+    Ok(crate::fsutil::read_json(&log_path(worker), "review log")?.unwrap_or_default())
 }
 
 fn write_log(worker: &Proc, log: &ReviewLog) -> Result<()> {

@@ -88,17 +88,7 @@ impl Session {
 
     /// Read `meta.json`, if the session has one.
     pub fn meta(&self) -> Result<Option<Meta>> {
-        let path = self.meta_path();
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::failure(
-                    format!("corrupt session meta: {e}"),
-                    path.display().to_string(),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", &path, e)),
-        }
+        crate::fsutil::read_json(&self.meta_path(), "session meta")
     }
 
     /// Every session in the state directory, sorted by name.

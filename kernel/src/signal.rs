@@ -117,14 +117,5 @@ pub fn clear(proc: &Proc) -> Result<()> {
 }
 
 fn read(path: &std::path::Path) -> Result<Option<Pending>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::failure(
-                format!("corrupt signal file: {e}"),
-                path.display().to_string(),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
-    }
+    crate::fsutil::read_json(path, "signal file")
 }
