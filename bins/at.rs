@@ -130,6 +130,12 @@ fn add(when: String, w: What) -> Result<u8> {
 fn list(json: bool) -> Result<u8> {
     let (_, state) = schedule::setup(None)?;
     let rows = ops::list(&state, false)?;
+    let mut problems: Vec<&str> = rows.iter().filter_map(|r| r.problem.as_deref()).collect();
+    problems.dedup();
+    for problem in problems {
+        let what = "cannot tell whether schedules are in the OS scheduler";
+        cli::warn("orc-at", &orc_kernel::Error::failure(what, problem));
+    }
     if json || !cli::stdout_is_tty() {
         for row in &rows {
             cli::out(&serde_json::to_string(row).unwrap_or_default())?;

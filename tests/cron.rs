@@ -146,6 +146,22 @@ fn drift_from_the_crontab_is_flagged() {
     fs::write(e.fakes.join("crontab.txt"), USER_CRONTAB).unwrap();
     let listed: serde_json::Value = serde_json::from_str(&ok(&e.run(CRON, &["list"]))).unwrap();
     assert_eq!(listed["state"], "drifted");
+    // A crontab that cannot be read is "unknown", never "drifted".
+    e.fake(
+        "crontab",
+        "echo 'crontab: your account has expired' >&2; exit 1\n",
+    );
+    let out = e.run(CRON, &["list"]);
+    let listed: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(listed["state"], "unknown");
+    assert!(
+        stderr(&out).starts_with(
+            "orc-cron: warning: cannot tell whether schedules are in the OS scheduler"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    e.fake_crontab();
     // rm still cleans up what is left, and the crontab is not rewritten.
     ok(&e.run(CRON, &["rm", "h"]));
     assert_eq!(e.fake_file("crontab.txt").unwrap(), USER_CRONTAB);
@@ -213,7 +229,8 @@ fn bad_requests_change_nothing() {
     }
 
     // Every preflight problem at once: agent, scheduler tool, repository.
-    e.set("ORC_AGENT", "codex");
+    e.set("ORC_AGENT", "custom");
+    e.set("ORC_AGENT_CMD", "no-such-agent-x --task {prompt}");
     e.set("ORC_SCHED_BACKEND", "launchd");
     let before = e.snapshot();
     let out = e.run(
@@ -231,7 +248,7 @@ fn bad_requests_change_nothing() {
     assert_fails(
         &out,
         1,
-        "orc-cron: error: cannot schedule: the agent CLI codex is not on PATH; \
+        "orc-cron: error: cannot schedule: the agent CLI no-such-agent-x is not on PATH; \
          launchctl (launchd) is not on PATH; the repository /nope does not exist (/nope)",
     );
     assert!(stderr(&out).contains("hint: "), "{}", stderr(&out));
@@ -558,6 +575,47 @@ fn launchd_gets_a_plist_per_schedule() {
         "orc-cron: error: launchd cannot fire on days that match both day-of-month and day-of-week (0 0 */2 * 1)",
     );
     assert_eq!(e.snapshot(), before);
+}
+
+#[test]
+fn the_longest_ids_and_repo_relative_commands_run() {
+    let e = env();
+    let script = e.repo.join("hello.sh");
+    fs::write(&script, "#!/bin/sh\necho hello from $ORC_SCHEDULE_ID\n").unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let id = "a".repeat(64);
+    let elsewhere = e.root.join("home");
+    let add = e
+        .cmd(CRON)
+        .current_dir(&elsewhere)
+        .args([
+            "add",
+            "--schedule",
+            "@daily",
+            "--id",
+            &id,
+            "--repo",
+            "../repo",
+            "--",
+            "./hello.sh",
+        ])
+        .output()
+        .unwrap();
+    ok(&add);
+    assert_eq!(e.entry(&id)["repo"], e.repo.display().to_string());
+    ok(&e.run(CRON, &["run", &id]));
+    let log = fs::read_to_string(e.state.join(format!("logs/{id}.run.log"))).unwrap();
+    assert!(log.contains(&format!("hello from {id}\n")), "{log}");
+    let longer = "a".repeat(65);
+    let out = e.run(
+        CRON,
+        &["add", "--schedule", "@daily", "--id", &longer, "--", "true"],
+    );
+    assert_fails(
+        &out,
+        2,
+        &format!("orc-cron: error: invalid schedule id ({longer})"),
+    );
 }
 
 #[test]

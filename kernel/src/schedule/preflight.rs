@@ -27,12 +27,18 @@ pub fn agent_program(config: &Config) -> Result<String> {
     Ok(crate::agent::command(agent, crate::agent::Mode::Headless, &spec)?.program)
 }
 
-fn installed(program: &str) -> bool {
+/// Whether `program` can be started: a path (relative ones from `dir`,
+/// where runs start) that is an executable file, or a name on PATH.
+fn installed_in(dir: &Path, program: &str) -> bool {
     if program.contains('/') {
-        let p = Path::new(program);
-        return p.is_file() && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok();
+        let p = dir.join(program);
+        return p.is_file() && nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_ok();
     }
     which::which(program).is_ok()
+}
+
+fn installed(program: &str) -> bool {
+    installed_in(Path::new("/"), program)
 }
 
 /// Check everything `add` needs; a failure lists every problem found.
@@ -41,7 +47,7 @@ pub fn check(config: &Config, action: &Action, repo: &Path, backend: BackendKind
     let mut hints: Vec<&str> = Vec::new();
     match action {
         Action::Prompt { .. } | Action::Label { .. } => match agent_program(config) {
-            Ok(program) if installed(&program) => {}
+            Ok(program) if installed_in(repo, &program) => {}
             Ok(program) => {
                 problems.push(format!("the agent CLI {program} is not on PATH"));
                 hints.push("install the agent CLI or choose another with ORC_AGENT");
@@ -50,7 +56,7 @@ pub fn check(config: &Config, action: &Action, repo: &Path, backend: BackendKind
         },
         Action::Command { argv } => {
             let program = argv.first().map(String::as_str).unwrap_or_default();
-            if !installed(program) {
+            if !installed_in(repo, program) {
                 problems.push(format!("the command {program} is not on PATH"));
             }
         }

@@ -20,7 +20,7 @@ use crate::error::{Error, Kind, Result};
 use crate::fsutil::ensure_private_dir;
 use crate::ids::check_name;
 use crate::liveness::ProcessId;
-use crate::lock;
+use crate::lock::FileLock;
 use crate::paths::{self, StateDir};
 use crate::profile::Config;
 
@@ -52,7 +52,10 @@ pub fn run(state: &StateDir, id: &str, scheduled: bool) -> Result<Outcome> {
     ensure_private_dir(&state.logs())?;
     let log_path = run_log(state, id);
     let mut log = open_log(&log_path)?;
-    let Some(_guard) = lock::named(state, &format!("schedule.{id}"), false)? else {
+    // The id is already a checked name; the lock's is one longer than
+    // `lock::named` allows for the longest ids, so the path is built here.
+    let lock_path = state.named_locks().join(format!("schedule.{id}.lock"));
+    let Some(_guard) = FileLock::try_exclusive(&lock_path)? else {
         note(
             &mut log,
             "skipped: the previous run of this schedule is still going",
