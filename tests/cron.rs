@@ -456,7 +456,12 @@ fn two_runs_of_one_schedule_never_overlap() {
             script,
         ],
     ));
-    let mut first = e.cmd(CRON).args(["run", "o"]).spawn().unwrap();
+    let mut first = e
+        .cmd(CRON)
+        .args(["run", "o"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for("the first run to start", Duration::from_secs(20), || {
         e.repo.join("started").exists()
     });

@@ -110,7 +110,8 @@ fn queued(job: &str) -> bool {
 }
 
 fn wait_for_run(e: &Env, id: &str, daemon: &str) {
-    wait_for(&format!("{daemon} to run schedule {id}"), DEADLINE, || {
+    let what = format!("{daemon} to run schedule {id} (is {daemon} running? .ci/run starts it)");
+    wait_for(&what, DEADLINE, || {
         matches!(e.entry(id)["last_status"].as_str(), Some("ok" | "error"))
     });
 }
