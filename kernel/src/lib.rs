@@ -27,6 +27,7 @@ pub mod record;
 pub mod repo;
 pub mod resume;
 pub mod review;
+pub mod schedule;
 pub mod session;
 pub mod shim;
 pub mod signal;

@@ -126,6 +126,11 @@ pub const CATALOGUE: &[Var] = &[
         about: "scheduler: crontab, atd or launchd; default by platform",
     },
     Var {
+        name: "ORC_SCHEDULE_ID",
+        default: "",
+        about: "set for the command a schedule runs: the schedule's id",
+    },
+    Var {
         name: "ORC_DISABLE_STOP_GUARD",
         default: "",
         about: "1 turns the Stop hook guard off",

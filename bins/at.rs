@@ -1,0 +1,162 @@
+//! orc-at: one-shot schedules on atd (Linux) or launchd (macOS).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use orc_kernel::cli::{self, after_help};
+use orc_kernel::error::Result;
+use orc_kernel::exit;
+use orc_kernel::schedule::{self, Action, AddRequest, ops, run, show};
+
+const EXAMPLES: &str =
+    "  orc-at add --at 2026-12-01T09:00 --label release    # local time, year required
+  orc-at add --at 'now + 2 hours' --id retry --prompt 'retry the flaky CI job'
+  orc-at add --at 'now + 1 day' --repo ~/src/app -- make report
+  orc-at list
+  orc-at rm retry";
+
+const ENV: &str = "  ORC_SCHED_BACKEND  atd or launchd (default: launchd on macOS, else atd)
+  ORC_AGENT       the agent a --prompt schedule runs (ORC_AGENT_CMD for custom)
+  TZ              the time zone of --at times (default: the system's)
+  ORC_NOW         an RFC 3339 time that replaces the clock (tests only)";
+
+/// One-shot schedules: a registry entry, a runner script and an at job (or
+/// a LaunchAgent that unloads itself) for each. WHEN is YYYY-MM-DDTHH:MM in
+/// local time or `now + N minutes|hours|days`; past times are refused.
+#[derive(Parser)]
+#[command(name = "orc-at", version, after_long_help = after_help(EXAMPLES, &[ENV]))]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// What a schedule runs, and where.
+#[derive(Args)]
+struct What {
+    /// Run `orc-dispatch --label L` (needs orc-dispatch next to orc-at).
+    #[arg(long)]
+    label: Option<String>,
+    /// Run the agent headless with this prompt.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// The directory the run starts in (default: this repository, else here).
+    #[arg(long)]
+    repo: Option<PathBuf>,
+    /// The schedule's id (default: at- and 8 random hex digits).
+    #[arg(long)]
+    id: Option<String>,
+    /// Print the new entry as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The command to run, after `--`.
+    #[arg(last = true)]
+    cmd: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Register a one-shot schedule; prints its entry.
+    Add {
+        /// When: YYYY-MM-DDTHH:MM (local) or "now + N minutes|hours|days".
+        #[arg(long)]
+        at: String,
+        #[command(flatten)]
+        what: What,
+    },
+    /// List one-shot schedules and drift from the OS scheduler.
+    List {
+        /// One JSON object per schedule, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a schedule: its OS entry, runner and registry entry (the log stays).
+    Rm {
+        /// The schedule's id.
+        id: String,
+    },
+    /// Run a schedule now; exits with its command's status.
+    Run {
+        /// The schedule's id.
+        id: String,
+        /// Started by the OS scheduler (what runner scripts pass).
+        #[arg(long, hide = true)]
+        scheduled: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::run("orc-at", || match cli.cmd {
+        Cmd::Add { at, what } => add(at, what),
+        Cmd::List { json } => list(json),
+        Cmd::Rm { id } => {
+            let (_, state) = schedule::setup(None)?;
+            ops::remove(&state, false, &id)?;
+            Ok(exit::OK)
+        }
+        Cmd::Run {
+            id,
+            scheduled,
+            json,
+        } => run_now(&id, scheduled, json),
+    })
+}
+
+fn add(when: String, w: What) -> Result<u8> {
+    let (config, state) = schedule::setup(w.repo.as_deref())?;
+    let action = Action::from_parts(w.label, w.prompt, w.cmd)?;
+    let req = AddRequest {
+        when,
+        action,
+        repo: w.repo,
+        id: w.id,
+    };
+    let added = ops::add(&state, &config, false, req)?;
+    for warning in &added.warnings {
+        cli::warn("orc-at", warning);
+    }
+    if w.json || !cli::stdout_is_tty() {
+        cli::out(&serde_json::to_string(&added).unwrap_or_default())?;
+    } else {
+        cli::out(&show::added(&added))?;
+    }
+    Ok(exit::OK)
+}
+
+fn list(json: bool) -> Result<u8> {
+    let (_, state) = schedule::setup(None)?;
+    let rows = ops::list(&state, false)?;
+    let mut problems: Vec<&str> = rows.iter().filter_map(|r| r.problem.as_deref()).collect();
+    problems.dedup();
+    for problem in problems {
+        let what = "cannot tell whether schedules are in the OS scheduler";
+        cli::warn("orc-at", &orc_kernel::Error::failure(what, problem));
+    }
+    if json || !cli::stdout_is_tty() {
+        for row in &rows {
+            cli::out(&serde_json::to_string(row).unwrap_or_default())?;
+        }
+    } else {
+        let cells: Vec<Vec<String>> = rows.iter().map(show::cells).collect();
+        cli::out(&cli::table(&show::header(false), &cells))?;
+    }
+    Ok(exit::OK)
+}
+
+fn run_now(id: &str, scheduled: bool, json: bool) -> Result<u8> {
+    let (_, state) = schedule::setup(None)?;
+    let outcome = run::run(&state, id, scheduled)?;
+    if let (Some(why), false) = (&outcome.error, scheduled) {
+        eprintln!("orc-at: error: the run failed: {why}");
+    }
+    if json || (!scheduled && !cli::stdout_is_tty()) {
+        cli::out(&serde_json::to_string(&outcome).unwrap_or_default())?;
+    } else if !scheduled {
+        cli::out(&show::outcome(&outcome))?;
+    }
+    Ok(run::exit_code(&outcome))
+}

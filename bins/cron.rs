@@ -1,0 +1,196 @@
+//! orc-cron: recurring schedules on crontab (Linux) or launchd (macOS).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use orc_kernel::cli::{self, after_help};
+use orc_kernel::error::Result;
+use orc_kernel::exit;
+use orc_kernel::schedule::{self, Action, AddRequest, CronExpr, ops, run, show};
+
+const EXAMPLES: &str = "  orc-cron add --schedule '0 9 * * 1-5' --label ready   # weekdays at 9:00
+  orc-cron add --schedule '*/30 * * * *' --id triage --prompt 'triage new issues'
+  orc-cron add --schedule '0 3 * * sun' --repo ~/src/app -- make nightly
+  orc-cron list
+  orc-cron next '0 9 1 * mon' -n 5      # the 1st of the month OR any Monday
+  orc-cron run triage                   # once, now, as the scheduler would
+  orc-cron rm triage";
+
+const ENV: &str =
+    "  ORC_SCHED_BACKEND  crontab or launchd (default: launchd on macOS, else crontab)
+  ORC_AGENT       the agent a --prompt schedule runs (ORC_AGENT_CMD for custom)
+  TZ              the time zone of expressions and fire times (default: the system's)
+  ORC_NOW         an RFC 3339 time that replaces the clock (tests only)";
+
+/// Recurring schedules: a registry entry, a runner script and a crontab
+/// line (or a LaunchAgent) for each. Expressions have five fields: minute
+/// hour day-of-month month day-of-week; when both day fields are
+/// restricted, a day matching either one fires.
+#[derive(Parser)]
+#[command(name = "orc-cron", version, after_long_help = after_help(EXAMPLES, &[ENV]))]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// What a schedule runs, and where.
+#[derive(Args)]
+struct What {
+    /// Run `orc-dispatch --label L` (needs orc-dispatch next to orc-cron).
+    #[arg(long)]
+    label: Option<String>,
+    /// Run the agent headless with this prompt.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// The directory runs start in (default: this repository, else here).
+    #[arg(long)]
+    repo: Option<PathBuf>,
+    /// The schedule's id (default: cron- and 8 random hex digits).
+    #[arg(long)]
+    id: Option<String>,
+    /// Print the new entry as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The command to run, after `--`.
+    #[arg(last = true)]
+    cmd: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Register a schedule; prints its entry and next fire time.
+    Add {
+        /// The cron expression, e.g. "0 9 * * 1-5".
+        #[arg(long)]
+        schedule: String,
+        #[command(flatten)]
+        what: What,
+    },
+    /// List schedules, their next fire time, and drift from the OS scheduler.
+    List {
+        /// One JSON object per schedule, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a schedule: its OS entry, runner and registry entry (the log stays).
+    Rm {
+        /// The schedule's id.
+        id: String,
+    },
+    /// Run a schedule once, now; exits with its command's status.
+    Run {
+        /// The schedule's id.
+        id: String,
+        /// Started by the OS scheduler (what runner scripts pass).
+        #[arg(long, hide = true)]
+        scheduled: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the next fire times of an expression, in local time.
+    Next {
+        /// The cron expression.
+        expr: String,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::run("orc-cron", || match cli.cmd {
+        Cmd::Add { schedule, what } => add(schedule, what),
+        Cmd::List { json } => list(json),
+        Cmd::Rm { id } => {
+            let (_, state) = schedule::setup(None)?;
+            ops::remove(&state, true, &id)?;
+            Ok(exit::OK)
+        }
+        Cmd::Run {
+            id,
+            scheduled,
+            json,
+        } => run_now(&id, scheduled, json),
+        Cmd::Next { expr, count, json } => next(&expr, count, json),
+    })
+}
+
+fn add(when: String, w: What) -> Result<u8> {
+    let (config, state) = schedule::setup(w.repo.as_deref())?;
+    let action = Action::from_parts(w.label, w.prompt, w.cmd)?;
+    let req = AddRequest {
+        when,
+        action,
+        repo: w.repo,
+        id: w.id,
+    };
+    let added = ops::add(&state, &config, true, req)?;
+    for warning in &added.warnings {
+        cli::warn("orc-cron", warning);
+    }
+    if w.json || !cli::stdout_is_tty() {
+        cli::out(&serde_json::to_string(&added).unwrap_or_default())?;
+    } else {
+        cli::out(&show::added(&added))?;
+    }
+    Ok(exit::OK)
+}
+
+fn list(json: bool) -> Result<u8> {
+    let (_, state) = schedule::setup(None)?;
+    let rows = ops::list(&state, true)?;
+    let mut problems: Vec<&str> = rows.iter().filter_map(|r| r.problem.as_deref()).collect();
+    problems.dedup();
+    for problem in problems {
+        let what = "cannot tell whether schedules are in the OS scheduler";
+        cli::warn("orc-cron", &orc_kernel::Error::failure(what, problem));
+    }
+    if json || !cli::stdout_is_tty() {
+        for row in &rows {
+            cli::out(&serde_json::to_string(row).unwrap_or_default())?;
+        }
+    } else {
+        let cells: Vec<Vec<String>> = rows.iter().map(show::cells).collect();
+        cli::out(&cli::table(&show::header(true), &cells))?;
+    }
+    Ok(exit::OK)
+}
+
+fn run_now(id: &str, scheduled: bool, json: bool) -> Result<u8> {
+    let (_, state) = schedule::setup(None)?;
+    let outcome = run::run(&state, id, scheduled)?;
+    if let (Some(why), false) = (&outcome.error, scheduled) {
+        eprintln!("orc-cron: error: the run failed: {why}");
+    }
+    if json || (!scheduled && !cli::stdout_is_tty()) {
+        cli::out(&serde_json::to_string(&outcome).unwrap_or_default())?;
+    } else if !scheduled {
+        cli::out(&show::outcome(&outcome))?;
+    }
+    Ok(run::exit_code(&outcome))
+}
+
+fn next(expr: &str, count: usize, json: bool) -> Result<u8> {
+    let expr = CronExpr::parse(expr)?;
+    let now = schedule::local_now()?;
+    let times: Vec<String> = expr
+        .upcoming(&now, count)
+        .iter()
+        .map(schedule::format_local)
+        .collect();
+    if json {
+        let doc = serde_json::json!({ "expression": expr.text(), "next": times });
+        cli::out(&doc.to_string())?;
+    } else {
+        for t in &times {
+            cli::out(t)?;
+        }
+    }
+    Ok(exit::OK)
+}
