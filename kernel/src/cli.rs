@@ -68,14 +68,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// The environment variables every tool reads.
-pub const COMMON_ENV: &str = "\
-  ORC_STATE_DIR   state directory (absolute; default ${XDG_STATE_HOME:-~/.local/state}/orc)
+pub const COMMON_ENV: &str =
+    "  ORC_STATE_DIR   state directory (absolute; default ${XDG_STATE_HOME:-~/.local/state}/orc)
   ORC_SESSION     session name (default <repo-name>-<8 hex of the main repository root>)
   ORC_ENV         configuration profile (default: default); see envs/README.md";
 
 /// The environment a worker-side tool reads to find itself.
-pub const WORKER_ENV: &str = "\
-  ORC_ISSUE       this worker's issue (else --issue, else .orc-env in the worktree)
+pub const WORKER_ENV: &str =
+    "  ORC_ISSUE       this worker's issue (else --issue, else .orc-env in the worktree)
   ORC_KIND        worker or reviewer (default worker)";
 
 /// Long-help trailer: examples, environment and the exit-code table.
