@@ -37,6 +37,8 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const WORKER_MARK: &str = "You are orc's worker agent.";
 /// What the Stop guard's reason starts with (kernel/src/hook.rs).
 const GUARD_MARK: &str = "orc: you are the worker for issue #";
+/// A prompt that makes the scripted model touch a file outside the worktree.
+const PROBE: &str = "e2e-permission-probe:";
 /// How long any one `claude` may run here.
 const LIMIT: Duration = Duration::from_secs(150);
 
@@ -65,6 +67,17 @@ fn script(body: &Value) -> Option<Reply> {
             // A resumed session: the earlier turns are in the conversation.
             (2.., 3) => Reply::Bash("orc-notify ci-passed \"e2e: resumed session\"".into()),
             _ => Reply::Text("Done: the result is reported.".into()),
+        });
+    }
+    if let Some(at) = convo.find(PROBE) {
+        let path: String = convo[at + PROBE.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return Some(match calls.len() {
+            0 => Reply::Bash(format!("touch {path}")),
+            _ => Reply::Text("Could not touch it.".into()),
         });
     }
     if convo.contains("<command-name>/orc:orchestrate</command-name>") {
@@ -448,4 +461,49 @@ fn without_the_stop_guard_an_unreported_worker_is_a_crash() {
             .all(|s| !last_user_text(&s.body).contains(GUARD_MARK)),
         "{context}"
     );
+}
+
+#[test]
+fn a_real_permission_denial_reads_as_blocked() {
+    let Some(claude) = world::claude() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    let api = MockApi::start(script, 10, LIMIT);
+    let outside = w.root.join("outside.txt");
+    // No tools granted: what a worker whose grant misses a tool would meet.
+    let mut cmd = Command::new(&claude);
+    cmd.args(["-p", "--output-format", "stream-json", "--verbose"])
+        .args(["--agent", "orc:worker", "--plugin-dir"])
+        .arg(plugin_root())
+        .arg(format!("{PROBE} {}", outside.display()))
+        .current_dir(&w.repo)
+        .env_clear()
+        .envs(w.claude_env(&claude, &api.base_url()));
+    let run = run_bounded(cmd, LIMIT);
+    assert!(!run.timed_out, "{}", api.transcript());
+    assert!(!outside.exists(), "the command ran without a grant");
+    let denied = json_lines(&run.stdout)
+        .into_iter()
+        .find(|e| e["type"] == "result")
+        .expect("a result event");
+    assert!(
+        denied["permission_denials"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{denied}"
+    );
+    // What orc-ps --health reads in the worker's log: the tail of this stream.
+    assert!(
+        orc_kernel::agent::looks_blocked(&run.stdout),
+        "{}",
+        run.stdout
+    );
+    let tool_error = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("\"tool_result\"") && l.contains("\"is_error\":true"))
+        .expect("the denied tool's result");
+    assert!(orc_kernel::agent::looks_blocked(tool_error), "{tool_error}");
 }

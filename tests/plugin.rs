@@ -917,3 +917,90 @@ fn claude_expands_a_skill_with_its_arguments() {
         plugin_root().join("skills/ctl").display()
     )));
 }
+
+#[test]
+fn installs_from_its_own_marketplace_as_committed() {
+    let Some(claude) = world::claude() else {
+        return;
+    };
+    let w = World::new();
+    // What a clone ships: the committed tree at HEAD, symlinks and modes kept.
+    let src = w.root.join("market");
+    fs::create_dir_all(&src).unwrap();
+    let archive = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "git -C '{}' archive HEAD | tar -x -C '{}'",
+            plugin_root().display(),
+            src.display()
+        ))
+        .output()
+        .unwrap();
+    if !archive.status.success() || !src.join(".claude-plugin/marketplace.json").exists() {
+        eprintln!("note: skipping: no committed plugin at HEAD to install");
+        return;
+    }
+    assert!(
+        fs::symlink_metadata(src.join("bin/orc-spawn"))
+            .unwrap()
+            .is_symlink()
+    );
+    let git = |args: &[&str]| {
+        let mut c = Command::new("git");
+        c.args(args)
+            .current_dir(&src)
+            .env_clear()
+            .env("HOME", &w.home)
+            .env("PATH", world::SYSTEM_PATH);
+        assert!(
+            output_within(c, Duration::from_secs(30)).status.success(),
+            "git {args:?}"
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "release"]);
+    let run = |args: &[&str]| {
+        let mut cmd = claude_cmd(&claude, &w);
+        cmd.args(args);
+        let out = output_within(cmd, CLAUDE_LIMIT);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "claude {args:?}: {text}");
+        text
+    };
+    let src_arg = src.display().to_string();
+    let tag = run(&["plugin", "tag", "--dry-run", &src_arg]);
+    assert!(
+        tag.contains(&format!(
+            "orc--v{}",
+            manifest()["version"].as_str().unwrap()
+        )),
+        "{tag}"
+    );
+    run(&["plugin", "marketplace", "add", &src_arg]);
+    let installed = run(&["plugin", "install", "orc@orc-market"]);
+    assert!(
+        installed.contains("Successfully installed plugin: orc@orc-market"),
+        "{installed}"
+    );
+    let list: Value = serde_json::from_str(&run(&["plugin", "list", "--json"])).unwrap();
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "orc@orc-market")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(entry["enabled"], true);
+    // Installed, not --plugin-dir: its SessionStart hook runs in every session.
+    run(&["--init-only"]);
+    let status = fs::read_to_string(
+        w.home
+            .join(".claude/plugins/data/orc-orc-market/setup.status"),
+    )
+    .unwrap();
+    assert!(status.contains("status=ok"), "{status}");
+}
