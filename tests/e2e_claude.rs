@@ -39,6 +39,21 @@ const WORKER_MARK: &str = "You are orc's worker agent.";
 const GUARD_MARK: &str = "orc: you are the worker for issue #";
 /// A prompt that makes the scripted model touch a file outside the worktree.
 const PROBE: &str = "e2e-permission-probe:";
+/// Commands of the orchestrate skill's procedure, one of each form.
+const ORCHESTRATOR_COMMANDS: [&str; 10] = [
+    "orc-spawn 99",
+    "orc-watch --any --timeout 1 99",
+    "orc-ps",
+    "orc-ps --health",
+    "orc-ctl logs 99",
+    "orc-signal 99 TERM",
+    "orc-cleanup --kind reviewer 99",
+    "orc-spawn --kind reviewer --pr 7 99",
+    "gh pr merge 7 --squash --delete-branch",
+    "gh issue comment 99 --body \"escalated: see the log\"",
+];
+/// A path the orchestrate skill does not let the model touch.
+const NOT_ALLOWED: &str = "/tmp/orc-e2e-never-removed";
 /// How long any one `claude` may run here.
 const LIMIT: Duration = Duration::from_secs(150);
 
@@ -78,6 +93,17 @@ fn script(body: &Value) -> Option<Reply> {
         return Some(match calls.len() {
             0 => Reply::Bash(format!("touch {path}")),
             _ => Reply::Text("Could not touch it.".into()),
+        });
+    }
+    if convo.contains("<command-args>99</command-args>") {
+        // Every kind of command the orchestrate skill tells the model to
+        // run, then one it does not allow.
+        return Some(match ORCHESTRATOR_COMMANDS.get(calls.len()) {
+            Some(command) => Reply::Bash(command.to_string()),
+            None if calls.len() == ORCHESTRATOR_COMMANDS.len() => {
+                Reply::Bash(format!("rm -rf {NOT_ALLOWED}"))
+            }
+            None => Reply::Text("Checked.".into()),
         });
     }
     if convo.contains("<command-name>/orc:orchestrate</command-name>") {
@@ -506,4 +532,73 @@ fn a_real_permission_denial_reads_as_blocked() {
         .find(|l| l.contains("\"tool_result\"") && l.contains("\"is_error\":true"))
         .expect("the denied tool's result");
     assert!(orc_kernel::agent::looks_blocked(tool_error), "{tool_error}");
+}
+
+#[test]
+fn the_orchestrate_skill_allows_exactly_its_commands_headless() {
+    let Some(claude) = world::claude() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    // A stand-in gh: the point is the permission check, not GitHub.
+    let fake = w.root.join("fakebin");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("gh"), "#!/bin/sh\necho \"fake gh $*\"\n").unwrap();
+    let mut perms = std::fs::metadata(fake.join("gh")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(fake.join("gh"), perms).unwrap();
+    let api = MockApi::start(script, 30, LIMIT);
+    let mut cmd = Command::new(&claude);
+    cmd.args(["-p", "/orc:orchestrate 99", "--plugin-dir"])
+        .arg(plugin_root())
+        .args(["--output-format", "stream-json", "--verbose"])
+        .current_dir(&w.repo)
+        .env_clear()
+        .envs(w.claude_env(&claude, &api.base_url()))
+        .env(
+            "PATH",
+            format!("{}:{}", fake.display(), world::claude_path(&claude)),
+        );
+    let run = run_bounded(cmd, LIMIT);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, api.transcript());
+    let events = json_lines(&run.stdout);
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "user")
+        .filter_map(|e| e["message"]["content"].as_array())
+        .flatten()
+        .filter(|b| b["type"] == "tool_result")
+        .collect();
+    assert_eq!(
+        results.len(),
+        ORCHESTRATOR_COMMANDS.len() + 1,
+        "{}",
+        run.stdout
+    );
+    let refused = |b: &Value| {
+        let text = mock_anthropic::content_text(&b["content"]);
+        text.contains("requires approval") || text.contains("needs approval")
+    };
+    for (command, result) in ORCHESTRATOR_COMMANDS.iter().zip(&results) {
+        assert!(!refused(result), "{command} was refused: {result}");
+    }
+    assert!(
+        mock_anthropic::content_text(&results[8]["content"]).contains("fake gh pr merge 7"),
+        "{}",
+        results[8]
+    );
+    assert!(
+        refused(results[ORCHESTRATOR_COMMANDS.len()]),
+        "rm was allowed"
+    );
+    let denied = events
+        .iter()
+        .find(|e| e["type"] == "result")
+        .expect("result");
+    assert_eq!(
+        denied["permission_denials"].as_array().map(Vec::len),
+        Some(1),
+        "{denied}"
+    );
 }

@@ -143,6 +143,8 @@ impl World {
             .env_clear()
             .env("HOME", &self.home)
             .env("ORC_STATE_DIR", &self.state)
+            // A bound on any worker a failing test leaves behind.
+            .env("ORC_WORKER_TIMEOUT", "300")
             .env("PATH", format!("{}:{SYSTEM_PATH}", bin_dir().display()));
         cmd
     }
@@ -320,6 +322,25 @@ impl World {
                     nix::sys::signal::Signal::SIGKILL,
                 );
                 kill_pid(pid);
+            }
+        }
+    }
+}
+
+impl Drop for World {
+    /// Every worker started in this world ends with it, even when the test
+    /// failed half-way: each shim and agent by its pid.
+    fn drop(&mut self) {
+        let Ok(sessions) = fs::read_dir(self.state.join("sessions")) else {
+            return;
+        };
+        for session in sessions.flatten() {
+            for proc in fs::read_dir(session.path().join("procs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                self.end_worker(&proc.file_name().to_string_lossy());
             }
         }
     }
