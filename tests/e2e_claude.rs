@@ -9,7 +9,12 @@
 //!     and calls `orc-notify`; `orc-watch` reports the result. Then
 //!     `orc-spawn --resume` continues the same Claude session.
 //! (b) The Stop guard keeps a worker's turn going until it has called
-//!     `orc-notify`, and lets it end after.
+//!     `orc-notify`, and lets it end after; with the kill switch set, the
+//!     same worker ends unreported and is recorded as crashed.
+//!
+//! Also: the orchestrate skill's `allowed-tools` let every command of its
+//! procedure run under `-p` and refuse others, and a real permission denial
+//! reads as blocked to `orc-ps --health`.
 //!
 //! Loopback only, bounded in time and requests; every process the tests
 //! start is waited for and, if it outlives the test, ended by its pid.
@@ -63,24 +68,24 @@ fn script(body: &Value) -> Option<Reply> {
     let convo = conversation_text(body);
     let calls = bash_calls(body);
     if system.contains(WORKER_MARK) {
+        // orc's default prompt (agent/prompt.rs), once per attempt.
         let prompts = convo
-            .matches("You are the orc worker for issue #1.")
-            .count()
-            + convo
-                .matches("You are the orc worker for issue #1,")
-                .count();
+            .matches("You are the orc worker for issue #1,")
+            .count();
         if convo.contains("orc worker for issue #2") {
             return Some(stop_guard_worker(body, &calls));
         }
         return Some(match (prompts, calls.len()) {
             (_, 0) => Reply::Bash("orc-state RUNNING phase2:implement".into()),
-            (_, 1) => Reply::Bash(
+            // The environment the shim gave this claude process.
+            (_, 1) => Reply::Bash("tr '\\0' '\\n' < /proc/$CLAUDE_PID/environ".into()),
+            (_, 2) => Reply::Bash(
                 "echo hello > hello.txt && git add hello.txt && git commit -q -m 'e2e: say hello'"
                     .into(),
             ),
-            (_, 2) => Reply::Bash("orc-notify ci-passed \"e2e: hello.txt committed\"".into()),
+            (_, 3) => Reply::Bash("orc-notify ci-passed \"e2e: hello.txt committed\"".into()),
             // A resumed session: the earlier turns are in the conversation.
-            (2.., 3) => Reply::Bash("orc-notify ci-passed \"e2e: resumed session\"".into()),
+            (2.., 4) => Reply::Bash("orc-notify ci-passed \"e2e: resumed session\"".into()),
             _ => Reply::Text("Done: the result is reported.".into()),
         });
     }
@@ -141,6 +146,31 @@ fn json_lines(text: &str) -> Vec<Value> {
         .filter(|l| l.starts_with('{'))
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// The text of the first tool result, in any request the mock saw, whose
+/// tool call's command contains `needle`.
+fn results_of(requests: &[mock_anthropic::Seen], needle: &str) -> Option<String> {
+    requests.iter().find_map(|s| {
+        let msgs = mock_anthropic::messages(&s.body);
+        let id = msgs
+            .iter()
+            .filter(|(role, _)| role == "assistant")
+            .filter_map(|(_, c)| c.as_array())
+            .flatten()
+            .find(|b| {
+                b["type"] == "tool_use"
+                    && b["input"]["command"]
+                        .as_str()
+                        .is_some_and(|c| c.contains(needle))
+            })
+            .map(|b| b["id"].clone())?;
+        msgs.iter()
+            .filter_map(|(_, c)| c.as_array())
+            .flatten()
+            .find(|b| b["type"] == "tool_result" && b["tool_use_id"] == id)
+            .map(|b| mock_anthropic::content_text(&b["content"]))
+    })
 }
 
 /// Every tool result's text in a stream-json output.
@@ -238,6 +268,37 @@ fn orchestrate_spawns_a_real_claude_worker_that_commits_and_notifies() {
         event(&stream, "result", None).is_some(),
         "no result event\n{context}"
     );
+
+    // The worker's claude got a scrubbed environment: none of the
+    // orchestrator session's markers, orc's worker identity instead.
+    let environ = results_of(&requests, "/environ")
+        .unwrap_or_else(|| panic!("no environ tool result\n{context}"));
+    let vars: Vec<&str> = environ.lines().collect();
+    let has = |prefix: &str| vars.iter().any(|v| v.starts_with(prefix));
+    for marker in [
+        "CLAUDECODE=",
+        "CLAUDE_CODE_CHILD_SESSION=",
+        "CLAUDE_CODE_SESSION_ID=",
+        "CLAUDE_CODE_ENTRYPOINT=",
+        "CLAUDE_ENV_FILE=",
+        "CLAUDE_PLUGIN_ROOT=",
+        "CLAUDE_PROJECT_DIR=",
+        "CLAUDE_PID=",
+    ] {
+        assert!(!has(marker), "the worker inherited {marker}\n{environ}");
+    }
+    for wanted in [
+        "ORC_ISSUE=1",
+        "ORC_KIND=worker",
+        "ORC_SESSION=",
+        "ANTHROPIC_BASE_URL=",
+    ] {
+        assert!(has(wanted), "the worker lacks {wanted}\n{environ}");
+    }
+    // orc-setup's SessionStart export reached the orchestrator's Bash tool,
+    // and through orc-spawn the worker.
+    let root = format!("ORC_ROOT={}", plugin_root().display());
+    assert!(has(&root), "{environ}");
 
     // It committed on the issue's branch, not on main, and reported.
     let record = w.record("worker-1").expect("worker record");
