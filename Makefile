@@ -5,10 +5,10 @@ PREFIX ?= $(HOME)/.local
 BINDIR ?= $(PREFIX)/bin
 SHAREDIR ?= $(PREFIX)/share/orc
 
-.PHONY: help build test check fmt lint bench install uninstall demo clean
+.PHONY: help build test check fmt lint plugin-check bench install uninstall demo clean
 
 help: ## Show the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 build: ## Build the release binaries into target/release
 	$(CARGO) build --release --locked
@@ -22,7 +22,21 @@ fmt: ## Check formatting
 lint: ## Clippy with warnings as errors
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-check: fmt lint test ## fmt, clippy and the tests: run before every commit
+check: fmt lint test plugin-check ## fmt, clippy, the tests and the plugin gates: run before every commit
+
+CLAUDE_VERSION ?= 2.1.328
+
+plugin-check: ## The Claude Code plugin's gates with the real claude CLI (sandbox HOME)
+	@if ! command -v claude >/dev/null; then \
+	  if [ -n "$$CI" ]; then echo "plugin-check: claude is required under CI" >&2; exit 1; fi; \
+	  echo "plugin-check: skipped: claude is not on PATH (npm install -g @anthropic-ai/claude-code@$(CLAUDE_VERSION))"; \
+	  exit 0; \
+	fi; \
+	set -e; home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
+	echo "claude $$(HOME=$$home claude --version)"; \
+	HOME=$$home timeout 120 claude plugin validate . --strict; \
+	HOME=$$home timeout 120 claude plugin validate . --profile directory --strict >/dev/null; \
+	$(CARGO) test --locked --test plugin --test hook --test ci --test e2e_claude
 
 bench: build ## Run the benchmarks and print their figures (see bench/RESULTS.md)
 	bench/run

@@ -113,6 +113,12 @@ pub struct Spec {
     pub resume: bool,
     /// `ORC_AGENT_CMD`, the template of a custom agent.
     pub custom_template: Option<String>,
+    /// Claude: the orc plugin's root, loaded with `--plugin-dir` so that
+    /// `--agent orc:worker` resolves even when the orchestrator loaded the
+    /// plugin only for its own session (`claude --plugin-dir`). A plugin
+    /// given this way replaces an installed plugin of the same name for
+    /// that session, so passing it is safe either way.
+    pub plugin_dir: Option<PathBuf>,
 }
 
 /// A program and its arguments, ready for `Command::new(program).args(args)`.
@@ -262,9 +268,11 @@ fn push_prompt(args: &mut Vec<String>, at: Prompt, prompt: &str) {
 }
 
 /// `claude [-p --output-format stream-json --verbose] --agent orc:KIND
-/// --allowedTools LIST --permission-mode acceptEdits
-/// [--session-id UUID | --resume UUID] PROMPT`.
+/// [--plugin-dir ROOT] --allowedTools LIST --permission-mode acceptEdits
+/// [--session-id UUID | --resume UUID] [--] PROMPT`.
 ///
+/// Checked against Claude Code 2.1.328: `--` before a prompt that starts
+/// with `-` keeps it an operand, and `--session-id` is honoured with it.
 /// Never `--dangerously-skip-permissions` (refused as root) and never `--bg`
 /// (it conflicts with `-p`, and the shim must be the agent's parent).
 fn claude(mode: Mode, spec: &Spec) -> Result<Launch> {
@@ -273,9 +281,14 @@ fn claude(mode: Mode, spec: &Spec) -> Result<Launch> {
         // stream-json under -p is refused without --verbose.
         args.extend(["-p", "--output-format", "stream-json", "--verbose"].map(String::from));
     }
+    args.extend(["--agent".to_string(), agent_name(spec.kind).to_string()]);
+    if let Some(dir) = &spec.plugin_dir {
+        let dir = dir.to_str().ok_or_else(|| {
+            Error::usage("plugin directory is not UTF-8", dir.display().to_string())
+        })?;
+        args.extend(["--plugin-dir".to_string(), dir.to_string()]);
+    }
     args.extend([
-        "--agent".to_string(),
-        agent_name(spec.kind).to_string(),
         // --allowedTools takes any number of values: it must be followed by
         // another flag, never by the prompt, or the prompt becomes a tool.
         "--allowedTools".to_string(),

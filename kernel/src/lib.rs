@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod backend;
+pub mod ci;
 pub mod cleanup;
 pub mod cli;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod gc;
 pub mod health;
+pub mod hook;
 pub mod ids;
 pub mod liveness;
 pub mod lock;

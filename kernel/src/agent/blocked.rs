@@ -42,12 +42,22 @@ fn json_blocked(line: &str) -> bool {
             .get("permission_denials")
             .and_then(|d| d.as_array())
             .is_some_and(|d| !d.is_empty()),
-        // A tool result that says the permission was not granted.
+        // A tool result refused for want of permission. Claude Code 2.1.328
+        // marks it in `tool_result_meta[].permission_decision` and words it
+        // "This command requires approval" or "<command> in '<path>' needs
+        // approval. …" (both observed); earlier versions said "requested
+        // permissions … haven't granted it yet".
         Some("user") => {
+            let rejected = event["tool_result_meta"].as_array().is_some_and(|m| {
+                m.iter()
+                    .any(|x| x["permission_decision"]["decision"] == "reject")
+            });
             let text = event.to_string().to_lowercase();
             text.contains("\"is_error\":true")
-                && text.contains("permission")
-                && text.contains("requested permissions")
+                && (rejected
+                    || text.contains("requires approval")
+                    || text.contains("needs approval")
+                    || (text.contains("permission") && text.contains("requested permissions")))
         }
         _ => false,
     }
@@ -75,5 +85,12 @@ mod tests {
             "Do you want to proceed?\n1\n2\n3\n4\n5\n6\n"
         ));
         assert!(!looks_blocked(""));
+        // Recorded from Claude Code 2.1.328.
+        assert!(looks_blocked(
+            r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"This command requires approval","is_error":true,"tool_use_id":"toolu_1"}]},"tool_result_meta":[{"id":"toolu_1","non_execution_kind":"user-rejected","permission_decision":{"decision":"reject","source":"config"}}]}"#
+        ));
+        assert!(looks_blocked(
+            r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"touch in '/tmp/x' needs approval. The path is outside the working directories for this session ('/repo'). Allowing runs the command as written.","is_error":true,"tool_use_id":"toolu_1"}]}}"#
+        ));
     }
 }

@@ -14,6 +14,7 @@ fn spec(kind: Kind, prompt: &str) -> Spec {
         session_id: Some(SID.to_string()),
         resume: false,
         custom_template: None,
+        plugin_dir: None,
     }
 }
 
@@ -61,6 +62,18 @@ fn claude_headless_worker() {
             "do it",
         ])
     );
+}
+
+#[test]
+fn claude_loads_the_plugin_when_its_root_is_known() {
+    let mut s = spec(Kind::Worker, "-x do it");
+    s.plugin_dir = Some(PathBuf::from("/opt/orc"));
+    let args = argv(AgentKind::Claude, Mode::Headless, &s);
+    let at = args.iter().position(|a| a == "--plugin-dir").unwrap();
+    assert_eq!(args[at + 1], "/opt/orc");
+    assert_eq!(args[at - 1], "orc:worker");
+    // A prompt that looks like a flag stays an operand.
+    assert_eq!(args[args.len() - 2..], words(&["--", "-x do it"]));
 }
 
 #[test]
