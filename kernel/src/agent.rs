@@ -247,6 +247,67 @@ pub fn command(agent: AgentKind, mode: Mode, spec: &Spec) -> Result<Launch> {
     }
 }
 
+/// The agent for a scheduled prompt, which works on no issue: Claude runs
+/// as `orc:orchestrator` (headless, with the read-and-run tools an
+/// orchestrator needs); any other agent runs its ordinary headless command
+/// in `dir`.
+pub fn orchestrator_command(
+    agent: AgentKind,
+    dir: &std::path::Path,
+    prompt: &str,
+    custom_template: Option<String>,
+    plugin_dir: Option<PathBuf>,
+) -> Result<Launch> {
+    if agent != AgentKind::Claude {
+        let spec = Spec {
+            kind: Kind::Worker,
+            // A scheduled prompt works on no issue; 0 is never a real one.
+            issue: Issue::from(0),
+            worktree: dir.to_path_buf(),
+            prompt: prompt.to_string(),
+            session_id: None,
+            resume: false,
+            custom_template,
+            plugin_dir: None,
+        };
+        return command(agent, Mode::Headless, &spec);
+    }
+    let mut args: Vec<String> = [
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--agent",
+        "orc:orchestrator",
+    ]
+    .map(String::from)
+    .to_vec();
+    if let Some(dir) = plugin_dir.as_deref().and_then(|d| d.to_str()) {
+        args.extend(["--plugin-dir".to_string(), dir.to_string()]);
+    }
+    args.extend(
+        [
+            "--allowedTools",
+            "Bash,Read,Glob,Grep",
+            "--permission-mode",
+            "acceptEdits",
+        ]
+        .map(String::from),
+    );
+    push_prompt(&mut args, Prompt::Operand, prompt);
+    Ok(Launch {
+        program: "claude".to_string(),
+        args,
+    })
+}
+
+/// The orc plugin's root when it is a Claude Code plugin (a checkout, or
+/// an installed copy whose `ORC_ROOT` the SessionStart hook exported).
+pub fn claude_plugin_dir() -> Option<PathBuf> {
+    crate::paths::plugin_root()
+        .filter(|root| root.join(".claude-plugin").join("plugin.json").is_file())
+}
+
 /// Append the prompt as one argument, guarded against a leading `-`.
 fn push_prompt(args: &mut Vec<String>, at: Prompt, prompt: &str) {
     let dashed = prompt.starts_with('-');

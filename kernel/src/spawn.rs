@@ -508,15 +508,9 @@ pub(crate) fn launch_for(
         session_id,
         resume,
         custom_template: ctx.config.get("ORC_AGENT_CMD").map(str::to_string),
-        plugin_dir: claude_plugin_dir(),
+        plugin_dir: agent::claude_plugin_dir(),
     };
     agent::command(agent_kind, mode, &spec)
-}
-
-/// The orc plugin's root when it is a Claude Code plugin (a checkout, or
-/// an installed copy whose `ORC_ROOT` the SessionStart hook exported).
-fn claude_plugin_dir() -> Option<PathBuf> {
-    paths::plugin_root().filter(|root| root.join(".claude-plugin").join("plugin.json").is_file())
 }
 
 fn start_shim(

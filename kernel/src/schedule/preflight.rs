@@ -23,6 +23,7 @@ pub fn agent_program(config: &Config) -> Result<String> {
         session_id: None,
         resume: false,
         custom_template: config.get("ORC_AGENT_CMD").map(str::to_string),
+        plugin_dir: None,
     };
     Ok(crate::agent::command(agent, crate::agent::Mode::Headless, &spec)?.program)
 }

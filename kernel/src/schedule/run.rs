@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::backend::{BackendKind, launchd};
 use super::registry::{Action, Locked, Registry, RunStatus, Schedule, Timing};
 use super::{desktop, run_log};
-use crate::agent::{self, AgentKind, Mode};
+use crate::agent::{self, AgentKind};
 use crate::clock;
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::ensure_private_dir;
@@ -201,17 +201,13 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
         Action::Prompt { prompt } => {
             let config = Config::load(Some(&schedule.repo))?;
             let agent = AgentKind::parse(config.get("ORC_AGENT").unwrap_or("claude"))?;
-            let spec = agent::Spec {
-                kind: crate::ids::Kind::Worker,
-                // A scheduled prompt works on no issue; 0 is never a real one.
-                issue: crate::ids::Issue::from(0),
-                worktree: schedule.repo.clone(),
-                prompt: prompt.clone(),
-                session_id: None,
-                resume: false,
-                custom_template: config.get("ORC_AGENT_CMD").map(str::to_string),
-            };
-            let launch = agent::command(agent, Mode::Headless, &spec)?;
+            let launch = agent::orchestrator_command(
+                agent,
+                &schedule.repo,
+                prompt,
+                config.get("ORC_AGENT_CMD").map(str::to_string),
+                agent::claude_plugin_dir(),
+            )?;
             let mut cmd = Command::new(launch.program);
             cmd.args(launch.args);
             cmd
