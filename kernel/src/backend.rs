@@ -1,9 +1,20 @@
 //! Terminal backends: where the shim runs. `headless` (default) detaches it
-//! into the background with its output in the proc log.
+//! into the background with its output in the proc log; `tmux` and
+//! `wezterm` run it in a window or tab of its own, with the agent attached
+//! to that terminal, so a person can watch it and type into it.
+//!
+//! Whatever the backend, the worker's liveness comes from the shim (its pid
+//! and start time in `shim.pid`), never from the terminal.
+
+mod headless;
+pub(crate) mod pane;
+mod tmux;
+mod wezterm;
 
 use std::fmt;
-use std::fs::OpenOptions;
-use std::path::PathBuf;
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
@@ -64,50 +75,141 @@ pub struct ShimLaunch {
     pub log: PathBuf,
 }
 
-/// Start the shim through `backend`. Returns once it is detached.
-pub fn launch(backend: Backend, l: &ShimLaunch) -> Result<()> {
-    match backend {
-        Backend::Headless => headless(l),
-        Backend::Tmux | Backend::Wezterm => Err(Error::usage(
-            format!("the {backend} backend is not available in this build"),
-            backend.as_str(),
-        )
-        .hint("use ORC_BACKEND=headless")),
+impl ShimLaunch {
+    /// The value of `name` in the shim's environment.
+    fn var(&self, name: &str) -> Result<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| Error::failure("the worker's environment lacks a variable", name))
     }
-}
 
-fn headless(l: &ShimLaunch) -> Result<()> {
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&l.log)
-        .map_err(|e| Error::io("open the log", &l.log, e))?;
-    let err = log
-        .try_clone()
-        .map_err(|e| Error::io("open the log", &l.log, e))?;
-    let mut args = vec!["--detach".to_string()];
-    args.extend(l.args.iter().cloned());
-    let status = Command::new(&l.program)
-        .args(&args)
-        .env_clear()
-        .envs(l.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&l.cwd)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .status()
-        .map_err(|e| {
-            Error::failure(
-                format!("cannot start the shim: {e}"),
-                l.program.display().to_string(),
-            )
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::failure(
-            format!("the shim did not start ({status})"),
-            l.log.display().to_string(),
+    /// `<kind>-<N>`: the name of the worker's window or tab, like its proc
+    /// directory.
+    fn worker_name(&self) -> Result<String> {
+        Ok(format!(
+            "{}-{}",
+            self.var("ORC_KIND")?,
+            self.var("ORC_ISSUE")?
         ))
     }
 }
+
+/// Start the shim through `backend`. Returns once it runs on its own: in
+/// the background, or in its window or tab.
+pub fn launch(backend: Backend, l: &ShimLaunch) -> Result<()> {
+    match backend {
+        Backend::Headless => headless::launch(l),
+        Backend::Tmux => tmux::launch(l),
+        Backend::Wezterm => wezterm::launch(l),
+    }
+}
+
+/// The command a terminal runs for the shim: `env -i -- K=V... SHIM ARGS`.
+///
+/// A terminal starts its command with an environment of its own (tmux: the
+/// server's global environment, captured when the server started, perhaps
+/// from inside a Claude Code session; WezTerm: the GUI's), and `tmux -e`
+/// can only add variables, never remove one. `env -i` makes the shim's
+/// environment exactly the scrubbed one spawn built, on both backends,
+/// with one change: `TERM` names the terminal the agent really talks to.
+/// The words stay separate arguments; no shell reads them. The variables
+/// are on the command line of a client that lives milliseconds, never on
+/// that of a long-lived process (see the tmux backend's placeholder).
+fn scrubbed_command(l: &ShimLaunch, term: &str) -> Result<Vec<String>> {
+    let program = utf8(&l.program)?;
+    if program.contains('=') {
+        // env would take it for one more variable.
+        return Err(Error::failure("the shim's path contains '='", program)
+            .hint("install orc where the path has no '=' (make install PREFIX=...)"));
+    }
+    // An absolute path: the terminal's PATH is not the worker's. `--` keeps
+    // a variable whose name starts with '-' from reading as an option.
+    let mut words = vec!["/usr/bin/env".to_string(), "-i".into(), "--".into()];
+    for (key, value) in l.env.iter().filter(|(k, _)| k != "TERM") {
+        if key.is_empty() || key.contains('=') {
+            // Not a variable any process can hold; std never yields one.
+            continue;
+        }
+        words.push(format!("{key}={value}"));
+    }
+    words.push(format!("TERM={term}"));
+    words.push(program.to_string());
+    words.extend(l.args.iter().cloned());
+    Ok(words)
+}
+
+/// What a terminal's command-line client answered.
+struct Reply {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Reply {
+    /// The standard output of a success; a failure as an error carrying
+    /// the client's standard error, naming what was asked of it.
+    fn into_result(self, program: &str, what: &str) -> Result<String> {
+        if self.ok {
+            return Ok(self.stdout);
+        }
+        let why = self.stderr.trim().replace('\n', "; ");
+        let why = if why.is_empty() { "no message" } else { &why };
+        Err(Error::failure(
+            format!("{program} could not {what}: {why}"),
+            program,
+        ))
+    }
+}
+
+/// Run a terminal's command-line client (`tmux`, `wezterm`) with the
+/// caller's environment, which tells it which server to talk to.
+fn client(program: &str, args: &[String]) -> Result<Reply> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::failure(format!("{program} is not installed"), program)
+                .hint(format!(
+                    "install {program}, or run workers with --backend headless"
+                )),
+            _ => Error::failure(format!("cannot run {program}: {e}"), program),
+        })?;
+    Ok(Reply {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Create the proc log (0600) before a terminal appends to it.
+fn prepare_log(log: &Path) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(log)
+        .map(drop)
+        .map_err(|e| Error::io("create the log", log, e))
+}
+
+/// Add a lifecycle line to the log saying where the worker runs. Best
+/// effort: the worker runs already, and a spawn failing now would undo
+/// its worktree under it.
+fn note(log: &Path, text: &str) {
+    if let Ok(ts) = crate::clock::now_rfc3339() {
+        let _ = crate::fsutil::append_line(log, &format!("[{ts}] orc-spawn: {text}"));
+    }
+}
+
+fn utf8(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| {
+        Error::usage("path is not UTF-8", path.display().to_string())
+            .hint("terminal backends need UTF-8 paths; use --backend headless")
+    })
+}
+
+#[cfg(test)]
+mod tests;

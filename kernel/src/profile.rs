@@ -91,6 +91,11 @@ pub const CATALOGUE: &[Var] = &[
         about: "terminal backend: headless, tmux or wezterm",
     },
     Var {
+        name: "ORC_TMUX_SOCKET",
+        default: "",
+        about: "tmux backend: server socket name (tmux -L), or path (tmux -S) with a slash",
+    },
+    Var {
         name: "ORC_BASE",
         default: "",
         about: "base branch of new worktrees; default the repository's default branch",

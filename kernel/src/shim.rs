@@ -19,6 +19,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::backend::pane;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
@@ -57,6 +58,13 @@ struct Stop {
 /// Supervise the agent until it ends; returns the exit code the shim exits
 /// with (the agent's, or `128 + n` when a signal killed it).
 pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
+    // In a pane, the pane's process only keeps the pane open and passes on
+    // hang-ups; its child supervises (see backend::pane).
+    if opts.interactive
+        && let Some(code) = pane::keep()?
+    {
+        return Ok(code);
+    }
     let proc = Proc::new(&ctx.session, opts.kind, opts.issue);
     let record = proc.load()?;
     let me = ProcessId::current();
@@ -73,10 +81,7 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         Signal::SIGUSR1,
         Signal::SIGCHLD,
     ])?;
-    proc.write_shim(&ShimIds {
-        shim: me,
-        agent: None,
-    })?;
+    write_shim(&proc, me, None)?;
 
     // Reviewers read a worker's change; the issue lock stays the worker's.
     let lock = worker::lock_of(ctx, &record).filter(|_| record.kind == Kind::Worker);
@@ -138,10 +143,7 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         pid: pid.as_raw(),
         start_time: 0,
     });
-    proc.write_shim(&ShimIds {
-        shim: me,
-        agent: Some(agent),
-    })?;
+    write_shim(&proc, me, Some(agent))?;
     let started = proc.update(|r| {
         if r.state.is_active() {
             r.pid = Some(pid.as_raw());
@@ -161,9 +163,12 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         &format!("started {} (pid {pid}, nice {nice})", opts.program),
     )?;
 
-    let status = supervise_until_exit(&proc, pid, timeout, grace, &wake)?;
+    let status = supervise_until_exit(&proc, pid, timeout, grace, &wake, opts.interactive)?;
     // Nothing of the agent's process group outlives it.
     let _ = killpg(pid, Signal::SIGKILL);
+    if opts.interactive {
+        pane::reclaim_terminal();
+    }
     reap_orphans();
     let (status, stop) = status;
     let code = supervise::exit_code(status).unwrap_or(crate::exit::FAILURE.into());
@@ -185,6 +190,15 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         )?;
     }
     Ok(code)
+}
+
+/// Record the shim's and agent's identities under the proc lock: a writer
+/// of the record (the agent's first `orc-state`, at the very moment the
+/// shim records the agent) clears unfinished temporary files under that
+/// lock, and would otherwise delete this write's before its rename.
+fn write_shim(proc: &Proc, shim: ProcessId, agent: Option<ProcessId>) -> Result<()> {
+    let _guard = proc.guard()?;
+    proc.write_shim(&ShimIds { shim, agent })
 }
 
 fn start_agent(
@@ -210,8 +224,10 @@ fn start_agent(
             .map_err(|e| Error::io("open the log", &proc.log_path(), e))?;
         cmd.stdin(Stdio::null()).stdout(log).stderr(err);
     }
+    let interactive = opts.interactive;
     // SAFETY: the closure runs in the child between fork and exec and only
-    // makes async-signal-safe system calls (prctl, getppid, setpriority).
+    // makes async-signal-safe system calls (prctl, getppid, setpriority,
+    // and for a terminal tcgetpgrp, sigaction, tcsetpgrp).
     unsafe {
         cmd.pre_exec(move || {
             #[cfg(target_os = "linux")]
@@ -229,6 +245,10 @@ fn start_agent(
             if nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, nice) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            if interactive {
+                // The keyboard goes to the agent, not to the shim.
+                pane::take_terminal()?;
+            }
             Ok(())
         });
     }
@@ -237,23 +257,33 @@ fn start_agent(
 }
 
 /// Wait for the agent, escalating on timeout, on an ignored cooperative
-/// signal, and on TERM/INT/HUP sent to the shim itself.
+/// signal, and on TERM/INT/HUP sent to the shim itself. On a terminal, an
+/// agent stopped by job control is continued.
 fn supervise_until_exit(
     proc: &Proc,
     pid: Pid,
     timeout: Duration,
     grace: Duration,
     wake: &std::os::fd::OwnedFd,
+    interactive: bool,
 ) -> Result<(WaitStatus, Option<Stop>)> {
     let started = Instant::now();
     let mut requested: Option<Instant> = None;
     let mut stop: Option<Stop> = None;
     let mut killed = false;
+    let flags = if interactive {
+        WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED
+    } else {
+        WaitPidFlag::WNOHANG
+    };
     loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        match waitpid(pid, Some(flags)) {
             Ok(WaitStatus::StillAlive) => {}
             Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
                 return Ok((status, stop));
+            }
+            Ok(WaitStatus::Stopped(_, sig)) if pane::continue_stopped(pid, sig) => {
+                let _ = proc.log("orc-shim", &format!("agent stopped by {sig}: continued"));
             }
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => {
