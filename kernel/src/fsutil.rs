@@ -66,14 +66,33 @@ pub fn append_line(path: &Path, line: &str) -> Result<()> {
         .map_err(|e| Error::io("append to", path, e))
 }
 
-/// Remove temporary files left in `dir` by an interrupted `write_atomic`.
-/// Only call this while holding the lock that serialises writers of `dir`.
+/// How old a temporary file must be before it counts as left by a crash.
+/// Writers that do not hold the directory's lock (the shim recording its
+/// identity, a checkpoint) may have a temporary file in flight at any
+/// moment; none takes anywhere near this long between create and rename.
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether `entry` is a temporary file of `write_atomic` old enough to have
+/// been left by a crash.
+pub fn is_stale_temp(entry: &fs::DirEntry) -> bool {
+    entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+        && entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TEMP_AGE)
+}
+
+/// Remove temporary files left in `dir` by an interrupted `write_atomic`:
+/// only those older than [`STALE_TEMP_AGE`], so a write in flight is never
+/// pulled from under its writer.
 pub fn remove_stale_temps(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+        if is_stale_temp(&entry) {
             let _ = fs::remove_file(entry.path());
         }
     }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::fsutil::TEMP_PREFIX;
 use crate::ids::Issue;
 use crate::liveness::{Liveness, ProcessId};
 use crate::lock::{FileLock, Holder, IssueLock, LockRecord};
@@ -76,7 +75,7 @@ fn leftovers(proc: &Proc, dry_run: bool, out: &mut Vec<Removal>) -> Result<()> {
             .strip_prefix(".wake-")
             .or_else(|| name.strip_prefix(".signal-taken-"))
             .and_then(|pid| pid.parse::<i32>().ok());
-        let why = if name.starts_with(TEMP_PREFIX) {
+        let why = if crate::fsutil::is_stale_temp(&entry) {
             "temporary file of an interrupted write".to_string()
         } else if let Some(pid) = owner.filter(|&p| pid_gone(p)) {
             format!("left by process {pid}, which is gone")

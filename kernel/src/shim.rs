@@ -81,7 +81,10 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         Signal::SIGUSR1,
         Signal::SIGCHLD,
     ])?;
-    write_shim(&proc, me, None)?;
+    proc.write_shim(&ShimIds {
+        shim: me,
+        agent: None,
+    })?;
 
     // Reviewers read a worker's change; the issue lock stays the worker's.
     let lock = worker::lock_of(ctx, &record).filter(|_| record.kind == Kind::Worker);
@@ -143,7 +146,10 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         pid: pid.as_raw(),
         start_time: 0,
     });
-    write_shim(&proc, me, Some(agent))?;
+    proc.write_shim(&ShimIds {
+        shim: me,
+        agent: Some(agent),
+    })?;
     let started = proc.update(|r| {
         if r.state.is_active() {
             r.pid = Some(pid.as_raw());
@@ -190,15 +196,6 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         )?;
     }
     Ok(code)
-}
-
-/// Record the shim's and agent's identities under the proc lock: a writer
-/// of the record (the agent's first `orc-state`, at the very moment the
-/// shim records the agent) clears unfinished temporary files under that
-/// lock, and would otherwise delete this write's before its rename.
-fn write_shim(proc: &Proc, shim: ProcessId, agent: Option<ProcessId>) -> Result<()> {
-    let _guard = proc.guard()?;
-    proc.write_shim(&ShimIds { shim, agent })
 }
 
 fn start_agent(
