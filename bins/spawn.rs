@@ -28,6 +28,7 @@ const EXAMPLES: &str =
     "  ORC_AGENT        claude, codex, opencode, gemini or custom (default claude)",
     "  ORC_AGENT_CMD    the custom agent's command: {prompt} {agent} {issue} {worktree}",
     "  ORC_BACKEND      headless, tmux or wezterm (default headless)",
+    "  ORC_TMUX_SOCKET  tmux socket name (-L) or path (-S) for the tmux backend",
     "  ORC_BASE         base branch (default: the repository's default branch)",
     "  ORC_REVIEW_MAX_ROUNDS  change requests before a person decides (default 2)"]))]
 struct Cli {
