@@ -19,6 +19,23 @@ pub fn run(tool: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
     }
 }
 
+/// Report a command-line parse error like every other orc error: the
+/// parser's message (`error: …` with its usage and tip lines) is printed
+/// as `orc-<tool>: error: …` on stderr, and the tool exits 2. A usage
+/// screen shown because nothing was given gets the error line on top.
+pub fn usage_error(tool: &str, message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "{}", usage_text(tool, message));
+    ExitCode::from(crate::exit::USAGE)
+}
+
+fn usage_text(tool: &str, message: &str) -> String {
+    let message = message.trim_end();
+    match message.strip_prefix("error: ") {
+        Some(rest) => format!("{tool}: error: {rest}"),
+        None => format!("{tool}: error: missing arguments\n\n{message}"),
+    }
+}
+
 /// Write one line to stdout; a closed pipe becomes [`Kind::BrokenPipe`].
 pub fn out(line: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
@@ -95,4 +112,22 @@ pub fn after_help(examples: &str, env: &[&str]) -> String {
     text.push_str("\n\n");
     text.push_str(crate::exit::TABLE);
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_read_like_orc_errors() {
+        let clap = "error: unexpected argument '-1' found\n\nUsage: orc-lock acquire <ISSUE>\n";
+        assert_eq!(
+            usage_text("orc-lock", clap),
+            "orc-lock: error: unexpected argument '-1' found\n\nUsage: orc-lock acquire <ISSUE>"
+        );
+        assert!(
+            usage_text("orc-lock", "Usage: orc-lock <COMMAND>\n")
+                .starts_with("orc-lock: error: missing arguments\n\nUsage:")
+        );
+    }
 }
