@@ -85,15 +85,19 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// The environment variables every tool reads.
-pub const COMMON_ENV: &str = "\
-  ORC_STATE_DIR   state directory (absolute; default ${XDG_STATE_HOME:-~/.local/state}/orc)
-  ORC_SESSION     session name (default <repo-name>-<8 hex of the main repository root>)
-  ORC_ENV         configuration profile (default: default); see envs/README.md";
+// One literal a line: a `\` line continuation would also eat the indent of
+// the first line.
+pub const COMMON_ENV: &str = concat!(
+    "  ORC_STATE_DIR   state directory (absolute; default ${XDG_STATE_HOME:-~/.local/state}/orc)\n",
+    "  ORC_SESSION     session name (default <repo-name>-<8 hex of the main repository root>)\n",
+    "  ORC_ENV         configuration profile (default: default); see envs/README.md",
+);
 
 /// The environment a worker-side tool reads to find itself.
-pub const WORKER_ENV: &str = "\
-  ORC_ISSUE       this worker's issue (else --issue, else .orc-env in the worktree)
-  ORC_KIND        worker or reviewer (default worker)";
+pub const WORKER_ENV: &str = concat!(
+    "  ORC_ISSUE       this worker's issue (else --issue, else .orc-env in the worktree)\n",
+    "  ORC_KIND        worker or reviewer (default worker)",
+);
 
 /// Long-help trailer: examples, environment and the exit-code table.
 pub fn after_help(examples: &str, env: &[&str]) -> String {
