@@ -14,13 +14,13 @@ build: ## Build the release binaries into target/release
 	$(CARGO) build --release --locked
 
 test: ## Run every test (unit and integration)
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --workspace --all-targets
 
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check
 
 lint: ## Clippy with warnings as errors
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 check: fmt lint test ## fmt, clippy and the tests: run before every commit
 
