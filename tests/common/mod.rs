@@ -576,6 +576,7 @@ pub fn assert_bad_state_dirs(env: &TestEnv, tool: &str, args: &[&str]) {
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).expect("chmod 0700");
 }
 
-/// The issue ids that must be refused everywhere, passed after `--` so the
-/// tool (not the argument parser) judges them.
+/// Issue ids every tool must refuse: path-like, signed, not a number, too
+/// large for any tracker, zero, two words. (Pass `-1` after `--` to reach
+/// the tool's own check rather than the argument parser's.)
 pub const BAD_ISSUES: [&str; 6] = ["../x", "-1", "4x", "99999999999999999999", "0", "4 2"];
