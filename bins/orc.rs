@@ -38,11 +38,10 @@ fn usage() -> String {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(tool) = args.first() else {
+        return cli::usage_error("orc", &usage());
+    };
     cli::run("orc", || {
-        let Some(tool) = args.first() else {
-            eprintln!("{}", usage());
-            return Ok(exit::USAGE);
-        };
         match tool.as_str() {
             "-h" | "--help" | "help" => {
                 cli::out(&usage())?;

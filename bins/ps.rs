@@ -33,7 +33,15 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => return cli::usage_error("orc-ps", &e.to_string()),
+        Err(e) => {
+            // --help and --version: on stdout, exit 0.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     cli::run("orc-ps", || {
         let ctx = Context::orchestrator(None)?;
         let rows = ps::rows(&ctx.state, (!cli.all).then_some(&ctx.session), cli.health)?;

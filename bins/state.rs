@@ -55,7 +55,15 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => return cli::usage_error("orc-state", &e.to_string()),
+        Err(e) => {
+            // --help and --version: on stdout, exit 0.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     cli::run("orc-state", || {
         let w = WorkerContext::resolve(cli.issue, cli.kind)?;
         if let Some(Cmd::Checkpoint { phase, done, next }) = &cli.cmd {

@@ -19,6 +19,23 @@ pub fn run(tool: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
     }
 }
 
+/// Report a command-line parse error like every other orc error: the
+/// parser's message (`error: …` with its usage and tip lines) is printed
+/// as `orc-<tool>: error: …` on stderr, and the tool exits 2. A usage
+/// screen shown because nothing was given gets the error line on top.
+pub fn usage_error(tool: &str, message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "{}", usage_text(tool, message));
+    ExitCode::from(crate::exit::USAGE)
+}
+
+fn usage_text(tool: &str, message: &str) -> String {
+    let message = message.trim_end();
+    match message.strip_prefix("error: ") {
+        Some(rest) => format!("{tool}: error: {rest}"),
+        None => format!("{tool}: error: missing arguments\n\n{message}"),
+    }
+}
+
 /// Write one line to stdout; a closed pipe becomes [`Kind::BrokenPipe`].
 pub fn out(line: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
@@ -68,15 +85,19 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// The environment variables every tool reads.
-pub const COMMON_ENV: &str =
-    "  ORC_STATE_DIR   state directory (absolute; default ${XDG_STATE_HOME:-~/.local/state}/orc)
-  ORC_SESSION     session name (default <repo-name>-<8 hex of the main repository root>)
-  ORC_ENV         configuration profile (default: default); see envs/README.md";
+// One literal a line: a `\` line continuation would also eat the indent of
+// the first line.
+pub const COMMON_ENV: &str = concat!(
+    "  ORC_STATE_DIR   state directory (absolute; default ${XDG_STATE_HOME:-~/.local/state}/orc)\n",
+    "  ORC_SESSION     session name (default <repo-name>-<8 hex of the main repository root>)\n",
+    "  ORC_ENV         configuration profile (default: default); see envs/README.md",
+);
 
 /// The environment a worker-side tool reads to find itself.
-pub const WORKER_ENV: &str =
-    "  ORC_ISSUE       this worker's issue (else --issue, else .orc-env in the worktree)
-  ORC_KIND        worker or reviewer (default worker)";
+pub const WORKER_ENV: &str = concat!(
+    "  ORC_ISSUE       this worker's issue (else --issue, else .orc-env in the worktree)\n",
+    "  ORC_KIND        worker or reviewer (default worker)",
+);
 
 /// Long-help trailer: examples, environment and the exit-code table.
 pub fn after_help(examples: &str, env: &[&str]) -> String {
@@ -95,4 +116,22 @@ pub fn after_help(examples: &str, env: &[&str]) -> String {
     text.push_str("\n\n");
     text.push_str(crate::exit::TABLE);
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_read_like_orc_errors() {
+        let clap = "error: unexpected argument '-1' found\n\nUsage: orc-lock acquire <ISSUE>\n";
+        assert_eq!(
+            usage_text("orc-lock", clap),
+            "orc-lock: error: unexpected argument '-1' found\n\nUsage: orc-lock acquire <ISSUE>"
+        );
+        assert!(
+            usage_text("orc-lock", "Usage: orc-lock <COMMAND>\n")
+                .starts_with("orc-lock: error: missing arguments\n\nUsage:")
+        );
+    }
 }

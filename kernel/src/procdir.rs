@@ -116,6 +116,11 @@ impl Proc {
     /// write it back atomically. Leftovers of an interrupted write are
     /// cleared first. Nothing is written when `change` fails.
     pub fn update(&self, change: impl FnOnce(&mut Record) -> Result<()>) -> Result<Record> {
+        // Taking the guard creates the directory: a worker that does not
+        // exist is an error, not a ghost proc directory for orc-ps to list.
+        if !self.exists() {
+            self.load()?;
+        }
         let _guard = self.guard()?;
         remove_stale_temps(&self.dir);
         let mut record = self.load()?;

@@ -5,12 +5,13 @@
 //! byte to a self-pipe; everything else happens in the main loop.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
@@ -88,32 +89,70 @@ pub fn exit_code(status: WaitStatus) -> Option<i32> {
 /// Run `cmd` as a child and wait for it, forwarding SIGTERM, SIGINT and
 /// SIGHUP to it so the caller's locks are held exactly while it runs.
 /// Returns the child's exit code (or `128 + n`), truncated to a byte.
+///
+/// The signals (and SIGCHLD) are blocked before the child starts and taken
+/// with `sigwait`, so one that arrives at any moment, even before the wait
+/// begins, is forwarded rather than lost. The child gets them unblocked
+/// again (a mask is inherited across exec). A signal still pending when
+/// the mask is restored only reaches a handler that sets a flag: it does
+/// not end this process.
 pub fn run_forwarding(cmd: &[String]) -> Result<u8> {
     let (program, args) = cmd.split_first().ok_or_else(|| {
         Error::usage("no command given", "--").hint("orc-lock run NAME -- CMD ARGS...")
     })?;
-    catch(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
-    let child = Command::new(program)
-        .args(args)
+    let forwarded = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+    catch(&forwarded)?;
+    // A handler, not the default, so SIGCHLD is never discarded as ignored.
+    catch(&[Signal::SIGCHLD])?;
+    let mut set = SigSet::empty();
+    for sig in forwarded.into_iter().chain([Signal::SIGCHLD]) {
+        set.add(sig);
+    }
+    set.thread_block()
+        .map_err(|e| Error::failure(format!("cannot block signals: {e}"), program.clone()))?;
+    let result = spawn_and_wait(program, args, &set);
+    let _ = set.thread_unblock();
+    result
+}
+
+fn spawn_and_wait(program: &str, args: &[String], set: &SigSet) -> Result<u8> {
+    let mut command = Command::new(program);
+    command.args(args);
+    let blocked = *set;
+    // SAFETY: the closure runs between fork and exec, where only
+    // async-signal-safe calls are allowed: it calls pthread_sigmask (which
+    // is) and allocates nothing.
+    unsafe {
+        command.pre_exec(move || blocked.thread_unblock().map_err(std::io::Error::from));
+    }
+    let child = command
         .spawn()
-        .map_err(|e| Error::failure(format!("cannot run the command: {e}"), program.clone()))?;
+        .map_err(|e| Error::failure(format!("cannot run the command: {e}"), program))?;
     let pid = Pid::from_raw(child.id() as i32);
     loop {
-        match waitpid(pid, None) {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(status) => {
                 if let Some(code) = exit_code(status) {
                     return Ok(u8::try_from(code).unwrap_or(exit::FAILURE));
                 }
             }
-            Err(Errno::EINTR) => {
-                for sig in take_signals() {
-                    let _ = kill(pid, sig);
-                }
-            }
+            Err(Errno::EINTR) => {}
             Err(e) => {
                 return Err(Error::failure(
                     format!("cannot wait for the command: {e}"),
-                    program.clone(),
+                    program,
+                ));
+            }
+        }
+        match set.wait() {
+            Ok(Signal::SIGCHLD) | Err(Errno::EINTR) => {}
+            Ok(sig) => {
+                let _ = kill(pid, sig);
+            }
+            Err(e) => {
+                return Err(Error::failure(
+                    format!("cannot wait for a signal: {e}"),
+                    program,
                 ));
             }
         }

@@ -8,7 +8,9 @@ use super::{TestEnv, path_var};
 
 /// `tests/bin`, where the scripted fake agent lives.
 pub fn fake_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("bin")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("bin")
 }
 
 /// Write `.orc/issues/<n>.md` with `title` and a body that picks the fake

@@ -17,11 +17,13 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use orc_kernel::ids::{Issue, Kind};
 use orc_kernel::liveness::ProcessId;
 use orc_kernel::lock::{Holder, IssueLock, LockRecord};
@@ -40,6 +42,7 @@ pub const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// A private world for one test: `root/{home,state,repo}`.
 pub struct TestEnv {
+    /// Removed with everything in it when the environment is dropped.
     tmp: tempfile::TempDir,
     /// The temporary root holding everything below.
     pub root: PathBuf,
@@ -335,6 +338,25 @@ pub fn wait_child(child: &mut Child, timeout: Duration) -> std::process::ExitSta
     status.expect("an exit status")
 }
 
+/// Block in poll(2) until `fd` is readable or `timeout` passes; whether
+/// it became readable.
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(left).expect("a poll timeout"),
+        ) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => panic!("poll: {e}"),
+        }
+    }
+}
+
 /// Run `cmd` to completion within [`PATIENCE`], capturing its output
 /// (stdin is empty). The output is read while the command runs, so a large
 /// output never stalls it.
@@ -554,8 +576,9 @@ pub fn assert_bad_state_dirs(env: &TestEnv, tool: &str, args: &[&str]) {
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).expect("chmod 0700");
 }
 
-/// The issue ids that must be refused everywhere, passed after `--` so the
-/// tool (not the argument parser) judges them.
+/// Issue ids every tool must refuse: path-like, signed, not a number, too
+/// large for any tracker, zero, two words. (Pass `-1` after `--` to reach
+/// the tool's own check rather than the argument parser's.)
 pub const BAD_ISSUES: [&str; 6] = ["../x", "-1", "4x", "99999999999999999999", "0", "4 2"];
 
 pub mod life;
