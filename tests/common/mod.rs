@@ -7,23 +7,33 @@
 //! themselves would write. Waiting is always [`wait_until`] a condition with
 //! a deadline, never a bare sleep.
 //!
-//! Later lifecycle tests (spawn, shim, watch, a scripted fake agent) extend
-//! this module: put new helpers here, keep each one independent of the rest.
+//! Parts: this file (the environment, the binaries, seeding through the
+//! kernel), `process` (running, waiting, asserting), `snapshot` (proving
+//! nothing changed) and `bad_input` (inputs every tool must refuse). Later
+//! lifecycle tests (spawn, shim, watch, a scripted fake agent) extend it:
+//! add a part of its own for each, re-exported here.
 
 // Each test file compiles this module on its own and uses only part of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod bad_input;
+mod process;
+mod snapshot;
+
+// A test file that needs none of a part must not warn about it.
+#[allow(unused_imports)]
+pub use bad_input::*;
+#[allow(unused_imports)]
+pub use process::*;
+#[allow(unused_imports)]
+pub use snapshot::*;
+
 use std::ffi::OsString;
 use std::fs;
-use std::io::Read;
-use std::os::fd::BorrowedFd;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use orc_kernel::ids::{Issue, Kind};
 use orc_kernel::liveness::ProcessId;
 use orc_kernel::lock::{Holder, IssueLock, LockRecord};
@@ -308,277 +318,5 @@ pub fn path_var() -> OsString {
     path.push(SYSTEM_PATH);
     path
 }
-
-/// Poll `cond` until it holds or `timeout` passes; whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Wait for `child` to exit within `timeout`; kills it and panics otherwise.
-pub fn wait_child(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let mut status = None;
-    let done = wait_until(timeout, || {
-        status = child.try_wait().expect("poll the child");
-        status.is_some()
-    });
-    if !done {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("process {} did not exit within {timeout:?}", child.id());
-    }
-    status.expect("an exit status")
-}
-
-/// Block in poll(2) until `fd` is readable or `timeout` passes; whether
-/// it became readable.
-pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(left).expect("a poll timeout"),
-        ) {
-            Ok(0) => return false,
-            Ok(_) => return true,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => panic!("poll: {e}"),
-        }
-    }
-}
-
-/// Run `cmd` to completion within [`PATIENCE`], capturing its output
-/// (stdin is empty). The output is read while the command runs, so a large
-/// output never stalls it.
-pub fn run(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the command");
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let status = wait_child(&mut child, PATIENCE);
-    Output {
-        status,
-        stdout: stdout.join().expect("read stdout"),
-        stderr: stderr.join().expect("read stderr"),
-    }
-}
-
-/// Read a child's pipe to the end on a thread of its own.
-pub fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        bytes
-    })
-}
-
-/// Assert a failure: exit `code`, stderr starting with `prefix` (which
-/// should begin `orc-<tool>: error: `), and nothing on stdout.
-pub fn assert_fails(out: &Output, code: i32, prefix: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "exit status; stderr: {stderr}"
-    );
-    assert!(
-        stderr.starts_with(prefix),
-        "stderr should start with {prefix:?}, got {stderr:?}"
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "stdout should be empty on failure, got {:?}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-/// Assert success and return stdout.
-pub fn assert_ok(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "exit status; stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A child process killed (and reaped) when the guard goes away, so a
-/// failing test never leaves a `sleep` behind.
-pub struct KillOnDrop(pub Child);
-
-impl KillOnDrop {
-    /// Start `sleep 1000` as a stand-in for a long-lived holder.
-    pub fn sleeper() -> KillOnDrop {
-        let child = Command::new("sleep")
-            .arg("1000")
-            .env_clear()
-            .env("PATH", SYSTEM_PATH)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn sleep");
-        KillOnDrop(child)
-    }
-
-    /// The child's pid.
-    pub fn id(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One entry of a [`Snapshot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    /// A directory with its mode.
-    Dir(u32),
-    /// A regular file with its mode and bytes.
-    File(u32, Vec<u8>),
-    /// A FIFO with its mode (never opened: that could block).
-    Fifo(u32),
-    /// A symbolic link and its target.
-    Symlink(PathBuf),
-    /// Anything else.
-    Other,
-}
-
-/// Every path below a root with its type, mode and content: compare one
-/// taken before a failing command with one taken after.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot(pub BTreeMap<PathBuf, Entry>);
-
-impl Snapshot {
-    /// Walk `root` (missing: empty).
-    pub fn of(root: &Path) -> Snapshot {
-        let mut map = BTreeMap::new();
-        walk(root, root, &mut map);
-        Snapshot(map)
-    }
-
-    /// The paths that differ, each with a short reason.
-    pub fn diff(&self, after: &Snapshot) -> Vec<String> {
-        let mut out = Vec::new();
-        for (path, before) in &self.0 {
-            match after.0.get(path) {
-                None => out.push(format!("removed {}", path.display())),
-                Some(now) if now != before => out.push(format!("changed {}", path.display())),
-                Some(_) => {}
-            }
-        }
-        for path in after.0.keys().filter(|p| !self.0.contains_key(*p)) {
-            out.push(format!("added {}", path.display()));
-        }
-        out
-    }
-
-    /// Panic with the list of differences unless `after` equals `self`.
-    pub fn assert_same(&self, after: &Snapshot) {
-        let diff = self.diff(after);
-        assert!(diff.is_empty(), "files changed: {diff:#?}");
-    }
-}
-
-fn walk(root: &Path, dir: &Path, map: &mut BTreeMap<PathBuf, Entry>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        let mode = meta.permissions().mode() & 0o7777;
-        let kind = meta.file_type();
-        let item = if kind.is_dir() {
-            walk(root, &path, map);
-            Entry::Dir(mode)
-        } else if kind.is_file() {
-            Entry::File(mode, fs::read(&path).unwrap_or_default())
-        } else if kind.is_fifo() {
-            Entry::Fifo(mode)
-        } else if kind.is_symlink() {
-            Entry::Symlink(fs::read_link(&path).unwrap_or_default())
-        } else {
-            Entry::Other
-        };
-        map.insert(rel, item);
-    }
-}
-
-/// Write a corrupt `state.json` over the record of `proc`.
-pub fn corrupt_record(proc: &Proc) -> Vec<u8> {
-    let bytes = b"{\"issue\": 7, \"state\": \"RUNN".to_vec();
-    fs::write(proc.state_path(), &bytes).expect("write a corrupt record");
-    bytes
-}
-
-/// Check that `tool ARGS` refuses a relative and an unusable
-/// `ORC_STATE_DIR` with a clear message, exit 2 and 1, creating nothing.
-pub fn assert_bad_state_dirs(env: &TestEnv, tool: &str, args: &[&str]) {
-    let prefix = format!("{tool}: error: ");
-    let before = env.snapshot();
-    let out = run(env.cmd(tool).args(args).env("ORC_STATE_DIR", "state"));
-    assert_fails(
-        &out,
-        2,
-        &format!("{prefix}ORC_STATE_DIR must be an absolute path (state)"),
-    );
-    before.assert_same(&env.snapshot());
-
-    // A path below a regular file cannot become a directory, even for root.
-    let file = env.root.join("not-a-dir");
-    fs::write(&file, "x").expect("write a file");
-    let before = env.snapshot();
-    let bad = file.join("state");
-    let out = run(env.cmd(tool).args(args).env("ORC_STATE_DIR", &bad));
-    assert_fails(
-        &out,
-        1,
-        &format!("{prefix}cannot create directory: Not a directory"),
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&bad.display().to_string()));
-    before.assert_same(&env.snapshot());
-
-    // A directory without write permission: root may write anyway, so the
-    // refusal is only checked for other users.
-    let locked = env.root.join("read-only");
-    fs::create_dir_all(&locked).expect("create a directory");
-    fs::set_permissions(&locked, fs::Permissions::from_mode(0o500)).expect("chmod 0500");
-    if !nix::unistd::geteuid().is_root() {
-        let before = env.snapshot();
-        let out = run(env.cmd(tool).args(args).env("ORC_STATE_DIR", &locked));
-        assert_fails(&out, 1, &format!("{prefix}state directory is not writable"));
-        before.assert_same(&env.snapshot());
-    }
-    fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).expect("chmod 0700");
-}
-
-/// Issue ids every tool must refuse: path-like, signed, not a number, too
-/// large for any tracker, zero, two words. (Pass `-1` after `--` to reach
-/// the tool's own check rather than the argument parser's.)
-pub const BAD_ISSUES: [&str; 6] = ["../x", "-1", "4x", "99999999999999999999", "0", "4 2"];
 
 pub mod life;
