@@ -191,8 +191,6 @@ fn results_that_keep_the_lock_hand_it_to_the_session() {
     for (issue, kind, result, state) in [
         (1, Worker, "ci-passed", State::Terminated),
         (2, Worker, "suspended", State::Suspended),
-        (3, Reviewer, "approved", State::Terminated),
-        (4, Reviewer, "changes-requested", State::Terminated),
     ] {
         let shim = running_worker(&env, issue, kind);
         assert_ok(&notify(&env, issue, kind, &[result, "done"]));
@@ -216,6 +214,28 @@ fn results_that_keep_the_lock_hand_it_to_the_session() {
     }
 }
 
+/// A reviewer reads a worker's change; the issue lock stays the worker's
+/// (kept by the session after ci-passed) whatever the review says.
+#[test]
+fn a_reviewers_result_leaves_the_issue_lock_alone() {
+    let env = TestEnv::new();
+    for (issue, result) in [(1, "approved"), (2, "changes-requested"), (3, "failed")] {
+        env.seed_worker_with(issue, Worker, State::Terminated, |r| {
+            r.result = Some(Outcome::CiPassed);
+        });
+        env.seed_session_lock(issue);
+        let before = env.lock_record(issue);
+        env.seed_worker(issue, Reviewer, State::Running);
+        assert_ok(&notify(&env, issue, Reviewer, &[result, "done"]));
+        assert_eq!(env.record(issue, Reviewer).result_name(), result);
+        assert_eq!(
+            env.lock_record(issue),
+            before,
+            "{result} leaves the lock alone"
+        );
+    }
+}
+
 #[test]
 fn other_results_release_the_lock() {
     let env = TestEnv::new();
@@ -224,7 +244,6 @@ fn other_results_release_the_lock() {
         (2, Worker, "failed"),
         (3, Worker, "cancelled"),
         (4, Worker, "throttled"),
-        (5, Reviewer, "failed"),
     ] {
         let _shim = running_worker(&env, issue, kind);
         assert_ok(&notify(&env, issue, kind, &[result]));

@@ -116,7 +116,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Res
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             Error::failure(format!("corrupt {what}: {e}"), path.display().to_string())
-                .hint("orc never overwrites a file it cannot read; inspect or remove it")
+                .hint("inspect it, or remove it: orc never overwrites a file it cannot read")
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path, e)),
