@@ -1,5 +1,7 @@
 //! orc-at: one-shot schedules on atd (Linux) or launchd (macOS).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -89,7 +91,10 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-at") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-at", || match cli.cmd {
         Cmd::Add { at, what } => add(at, what),
         Cmd::List { json } => list(json),

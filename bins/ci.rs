@@ -1,5 +1,7 @@
 //! orc-ci: wait for a pull request's checks in chunks an agent can afford.
 
+mod common;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -54,7 +56,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-ci") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-ci", || match cli.command {
         Command::Wait {
             pr,

@@ -1,5 +1,7 @@
 //! orc-cleanup: reap a worker.
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -40,7 +42,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-cleanup") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-cleanup", || {
         let ctx = Context::orchestrator(None)?;
         let opts = Options {

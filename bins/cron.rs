@@ -1,5 +1,7 @@
 //! orc-cron: recurring schedules on crontab (Linux) or launchd (macOS).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -103,7 +105,10 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-cron") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-cron", || match cli.cmd {
         Cmd::Add { schedule, what } => add(schedule, what),
         Cmd::List { json } => list(json),

@@ -1,5 +1,7 @@
 //! orc-ctl: control workers across sessions, like systemctl.
 
+mod common;
+
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -96,7 +98,10 @@ enum Verb {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-ctl") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-ctl", || run(cli.verb))
 }
 

@@ -1,5 +1,7 @@
 //! orc-lock: issue locks and named mutexes from the command line.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -92,14 +94,9 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match common::parse::<Cli>("orc-lock") {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => return cli::usage_error("orc-lock", &e.to_string()),
-        Err(e) => {
-            // --help and --version: on stdout, exit 0.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
     cli::run("orc-lock", || match cli.cmd {
         Cmd::Acquire {

@@ -1,6 +1,8 @@
 //! orc-notify: the worker's exit(). Writes the terminal record, settles the
 //! issue lock, rings the wake FIFO without blocking, and logs.
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -38,14 +40,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match common::parse::<Cli>("orc-notify") {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => return cli::usage_error("orc-notify", &e.to_string()),
-        Err(e) => {
-            // --help and --version: on stdout, exit 0.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
     cli::run("orc-notify", || {
         let w = WorkerContext::resolve(cli.issue, cli.kind)?;

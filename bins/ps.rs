@@ -1,5 +1,7 @@
 //! orc-ps: the process table of orc's workers.
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -33,14 +35,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match common::parse::<Cli>("orc-ps") {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => return cli::usage_error("orc-ps", &e.to_string()),
-        Err(e) => {
-            // --help and --version: on stdout, exit 0.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
     cli::run("orc-ps", || {
         let ctx = Context::orchestrator(None)?;

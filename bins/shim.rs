@@ -1,5 +1,7 @@
 //! orc-shim: the supervisor of one agent (internal; started by orc-spawn).
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -39,7 +41,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-shim") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-shim", || {
         if cli.detach && orc_kernel::supervise::detach()? {
             return Ok(0);

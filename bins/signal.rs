@@ -1,6 +1,8 @@
 //! orc-signal: send a cooperative signal to a worker, or (worker side)
 //! check for and consume one.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,14 +49,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match common::parse::<Cli>("orc-signal") {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => return cli::usage_error("orc-signal", &e.to_string()),
-        Err(e) => {
-            // --help and --version: on stdout, exit 0.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
     cli::run("orc-signal", || {
         if cli.target == "check" {

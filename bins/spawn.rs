@@ -1,5 +1,7 @@
 //! orc-spawn: start a supervised worker for an issue.
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -67,7 +69,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-spawn") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-spawn", || {
         let ctx = Context::orchestrator(None)?;
         let req = Request {

@@ -1,5 +1,7 @@
 //! orc-state: a worker reports its phase, or writes its checkpoint.
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -55,14 +57,9 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match common::parse::<Cli>("orc-state") {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => return cli::usage_error("orc-state", &e.to_string()),
-        Err(e) => {
-            // --help and --version: on stdout, exit 0.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        Err(code) => return code,
     };
     cli::run("orc-state", || {
         let w = WorkerContext::resolve(cli.issue, cli.kind)?;

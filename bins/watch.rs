@@ -1,5 +1,7 @@
 //! orc-watch: wait for workers, like waitpid.
 
+mod common;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -43,7 +45,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-watch") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-watch", || {
         let ctx = Context::orchestrator(None)?;
         let timeout = match cli.timeout {
