@@ -237,6 +237,7 @@ fn run(name: &str, no_wait: bool, timeout: Option<f64>, cmd: &[String]) -> Resul
             }
         },
     };
+    guard.share_with_children()?;
     let status = orc_kernel::supervise::run_forwarding(cmd)?;
     drop(guard);
     Ok(status)

@@ -53,7 +53,8 @@ fn main() -> ExitCode {
             }
             _ => {}
         }
-        let valid = !tool.is_empty() && tool.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+        let valid = tool.starts_with(|c: char| c.is_ascii_lowercase())
+            && tool.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
         if !valid {
             return Err(
                 Error::usage("not a tool name", tool.clone()).hint("run `orc --help` for the list")

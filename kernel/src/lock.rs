@@ -66,6 +66,26 @@ impl FileLock {
         }
     }
 
+    /// Let child processes inherit the locked descriptor, so the lock is
+    /// held as long as any of them runs, even if this process is killed
+    /// (`orc-lock run`: the mutex is held exactly while the command runs).
+    pub fn share_with_children(&self) -> Result<()> {
+        use nix::fcntl::{F_GETFD, F_SETFD, FdFlag, fcntl};
+        let flags = fcntl(&self.file, F_GETFD).map_err(|e| {
+            Error::failure(
+                format!("fcntl failed: {e}"),
+                self.path.display().to_string(),
+            )
+        })?;
+        let flags = FdFlag::from_bits_truncate(flags) - FdFlag::FD_CLOEXEC;
+        fcntl(&self.file, F_SETFD(flags)).map(drop).map_err(|e| {
+            Error::failure(
+                format!("fcntl failed: {e}"),
+                self.path.display().to_string(),
+            )
+        })
+    }
+
     /// The locked file's path.
     pub fn path(&self) -> &Path {
         &self.path

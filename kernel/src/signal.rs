@@ -94,6 +94,10 @@ pub fn peek(proc: &Proc) -> Result<Option<Pending>> {
 /// Take the pending signal: renamed away first, so of two consumers exactly
 /// one gets it.
 pub fn consume(proc: &Proc) -> Result<Option<Pending>> {
+    // A file that does not parse is reported and kept, never taken away.
+    if read(&proc.signal_path())?.is_none() {
+        return Ok(None);
+    }
     let taken = proc
         .dir()
         .join(format!(".signal-taken-{}", std::process::id()));

@@ -180,7 +180,12 @@ pub fn after_end(ctx: &Context, proc: &Proc, record: &Record, who: &str) -> Resu
         "issue": record.issue, "kind": record.kind, "state": record.state,
         "result": record.result, "attempt": record.attempt,
     });
-    wake::ring(&proc.wake_path(), &message.to_string())?;
+    // The record and the lock are final already; a doorbell that cannot be
+    // rung only makes a waiter learn it at its next poll.
+    if let Err(e) = wake::ring(&proc.wake_path(), &message.to_string()) {
+        crate::cli::warn(who, &e);
+        proc.log(who, &format!("wake FIFO not rung: {e}"))?;
+    }
     events::append(
         &ctx.session,
         &Event::of(
