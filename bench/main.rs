@@ -10,6 +10,7 @@
 //! each, to check the program itself; `--bin-dir` points at other builds
 //! (default: the directory above this example, `target/release`).
 
+mod lifecycle;
 mod measure;
 mod stats;
 mod world;
@@ -70,11 +71,23 @@ fn main() -> ExitCode {
 
 fn run() -> BoxResult<()> {
     let mut plan = Plan::full();
+    let mut life = lifecycle::Plan {
+        crash_runs: 20,
+        spawn_runs: 20,
+        fan_out: 100,
+    };
     let mut bin_dir = default_bin_dir()?;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--quick" => plan = Plan::quick(),
+            "--quick" => {
+                plan = Plan::quick();
+                life = lifecycle::Plan {
+                    crash_runs: 3,
+                    spawn_runs: 3,
+                    fan_out: 10,
+                };
+            }
             "--bin-dir" => bin_dir = PathBuf::from(args.next().ok_or("--bin-dir needs a DIR")?),
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -132,6 +145,23 @@ fn run() -> BoxResult<()> {
             target: None,
         });
     }
+    let lifecycle_world = World::new(&bin_dir, None)?;
+    let figures = lifecycle::run(&lifecycle_world, &life)?;
+    rows.push(Row {
+        name: "crash: SIGKILL of the agent → `orc-watch` prints `crashed`".into(),
+        samples: figures.crash.clone(),
+        target: Some(ms(50)),
+    });
+    rows.push(Row {
+        name: "`orc-spawn` (local tracker, fake agent; start to exit, agent started)".into(),
+        samples: figures.spawn.clone(),
+        target: None,
+    });
+    rows.push(Row {
+        name: "… of which git processes (trace2 `exit` events)".into(),
+        samples: figures.spawn_git.clone(),
+        target: None,
+    });
     let load_after = load_average();
 
     println!("# orc benchmarks\n");
@@ -148,6 +178,34 @@ fn run() -> BoxResult<()> {
     for row in &rows {
         println!("{}", row.markdown());
     }
+    let own = figures
+        .spawn
+        .median()
+        .saturating_sub(figures.spawn_git.median());
+    println!(
+        "\n`orc-spawn` medians: {} in all, {} in git, {} orc's own ({:.0}% git).",
+        stats::ms(figures.spawn.median()),
+        stats::ms(figures.spawn_git.median()),
+        stats::ms(own),
+        100.0 * figures.spawn_git.median().as_secs_f64()
+            / figures.spawn.median().as_secs_f64().max(1e-9)
+    );
+    let mut rss = figures.shim_rss_kib.clone();
+    rss.sort_unstable();
+    if let Some(median) = rss.get(rss.len() / 2) {
+        println!(
+            "\nIdle `orc-shim` RSS over {} shims: median {} KiB, max {} KiB (target < 4096 KiB: {}).",
+            rss.len(),
+            median,
+            rss.last().copied().unwrap_or(0),
+            if *median < 4096 { "met" } else { "missed" }
+        );
+    }
+    let (workers, reported, terminal, zombies, took) = figures.fan_out;
+    println!(
+        "\n{workers} workers of the fake agent at once: {reported} reported by `orc-watch`, {terminal} terminal records, {zombies} zombies left unreaped by orc, {:.1} s from the first spawn to the last report.",
+        took.as_secs_f64()
+    );
     Ok(())
 }
 
