@@ -235,7 +235,7 @@ pub fn run(world: &World, plan: &Plan) -> BoxResult<Figures> {
     }
     // Every shim has reaped its agent and exited: nothing left in Z state.
     std::thread::sleep(Duration::from_millis(500));
-    let zombies = zombie_count();
+    let zombies = zombie_count(&world.state);
     for n in first..next.get() {
         cleanup(world, n)?;
     }
@@ -248,24 +248,25 @@ pub fn run(world: &World, plan: &Plan) -> BoxResult<Figures> {
     })
 }
 
-/// Processes in state Z, named like an orc tool or the fake agent, whose
-/// parent is not init: zombies orc itself failed to reap. (A shim detaches
-/// to init, which reaps it in its own time; some container inits do so
-/// lazily, which is not orc's to fix.)
-fn zombie_count() -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+/// Zombies orc failed to reap: processes in state Z whose parent belongs to
+/// this benchmark's world (its environment names our state directory) and
+/// is not init. (A shim detaches to init, which reaps it in its own time;
+/// some container inits do so lazily, which is not orc's to fix.)
+fn zombie_count(state: &Path) -> usize {
+    let marker = format!("ORC_STATE_DIR={}", state.display());
+    let ours = |ppid: &str| {
+        std::fs::read(format!("/proc/{ppid}/environ"))
+            .map(|env| env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()))
+            .unwrap_or(false)
     };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
     entries
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| {
-            let name = stat.split(['(', ')']).nth(1).unwrap_or("");
             let mut rest = stat.rsplit(')').next().unwrap_or("").split_whitespace();
-            let (state, ppid) = (rest.next(), rest.next());
-            state == Some("Z")
-                && ppid != Some("1")
-                && (name.starts_with("orc") || name.starts_with("fake-agent") || name == "bash")
+            let (state, ppid) = (rest.next(), rest.next().unwrap_or("1"));
+            state == Some("Z") && ppid != "1" && ours(ppid)
         })
         .count()
 }
