@@ -24,8 +24,10 @@ const EXAMPLES: &str =
 /// evidence of every claimed success, review, merge (ORC_AUTO_MERGE) or
 /// escalate. Prints one JSON line per step (queued, held, ready, skipped,
 /// adopted, restored, spawned, finished, verified, retried, requeued,
-/// ended, warning, summary) and a summary line on stderr. Killed and run
-/// again, it adopts the workers that still run and goes on.
+/// warning; then one end per issue: merged, approved, gave-up, escalated,
+/// unverified, suspended or held, each with an "end" field; summary last)
+/// and a summary line on stderr. Killed and run again, it adopts the
+/// workers that still run and goes on.
 #[derive(Parser)]
 #[command(name = "orc-dispatch", version, after_long_help = after_help(EXAMPLES, &[
     "  ORC_MAX_WORKERS        workers at once, without --max (default 5)",

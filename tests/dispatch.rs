@@ -144,12 +144,12 @@ fn dependencies_hold_issues_until_they_are_merged() {
     // 3 was held, then ready once 2 was merged; 4 waited for 5, which gave up.
     let at = |pred: &dyn Fn(&serde_json::Value) -> bool| run.events.iter().position(pred).unwrap();
     let ready3 = at(&|v| v["event"] == "ready" && v["issue"] == 3);
-    let merged2 = at(&|v| v["event"] == "ended" && v["issue"] == 2);
+    let merged2 = at(&|v| v["event"] == "merged" && v["issue"] == 2);
     assert!(merged2 < ready3, "{run}");
     assert_all(&run, &[1, 2, 3], "merged", 1);
     assert_eq!(run.end(5), "gave-up");
     assert_eq!(run.end(4), "held");
-    assert_eq!(run.of("ended", 4)[0]["detail"], "waits for #5 (gave-up)");
+    assert_eq!(run.ended(4)["detail"], "waits for #5 (gave-up)");
     assert_eq!(
         run.summary()["counts"],
         json!({"gave-up": 1, "held": 1, "merged": 3})
@@ -228,7 +228,7 @@ fn failures_back_off_exponentially_on_the_test_clock() {
     );
     assert_all(&run, &[1], "gave-up", 1);
     assert!(
-        run.of("ended", 1)[0]["detail"]
+        run.ended(1)["detail"]
             .as_str()
             .unwrap()
             .ends_with("(gave up after 5 failed attempt(s))")
@@ -339,7 +339,7 @@ fn an_approved_pull_request_waits_for_a_person_without_auto_merge() {
     let run = e.dispatch(&["1"]);
     assert_all(&run, &[1], "approved", 0);
     assert!(
-        run.of("ended", 1)[0]["detail"]
+        run.ended(1)["detail"]
             .as_str()
             .unwrap()
             .contains("ORC_AUTO_MERGE is off")
@@ -376,10 +376,7 @@ fn requested_changes_resume_the_worker_until_the_rounds_run_out() {
         .collect();
     assert_eq!(attempts, [1, 2]);
     assert_all(&run, &[1], "escalated", 1);
-    let why = run.of("ended", 1)[0]["detail"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let why = run.ended(1)["detail"].as_str().unwrap().to_string();
     assert!(
         why.starts_with("changes still requested after 2 review rounds"),
         "{why}"
@@ -412,12 +409,7 @@ fn a_merge_conflict_or_red_checks_after_merge_escalate() {
     e.issue(2, "", "fake-mode: ci");
     let run = e.dispatch(&["1", "2", "--max", "2"]);
     assert_all(&run, &[1, 2], "escalated", 1);
-    let why = |n| {
-        run.of("ended", n)[0]["detail"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let why = |n| run.ended(n)["detail"].as_str().unwrap().to_string();
     assert_eq!(
         why(1),
         "the merge of PR #1 failed: Pull request #1 is not mergeable: the merge commit cannot be cleanly created."
@@ -457,12 +449,7 @@ fn claims_without_evidence_are_unverified() {
     e.issue(7, "", "fake-mode: ci");
     let run = e.dispatch(&["--label", "q", "--max", "3"]);
     assert_all(&run, &[1, 2, 3, 4, 5, 6, 7], "unverified", 1);
-    let why = |n| {
-        run.of("ended", n)[0]["detail"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let why = |n| run.ended(n)["detail"].as_str().unwrap().to_string();
     assert_eq!(
         why(1),
         "ci-passed claimed, but branch issue/1-issue-1 has no commits beyond main"
@@ -549,6 +536,36 @@ fn a_killed_dispatcher_is_restarted_and_adopts_its_workers() {
         );
         assert_eq!(e.journal(n).unwrap()["end"], "merged", "issue {n}");
     }
+}
+
+#[test]
+fn once_runs_one_pass_and_the_next_pass_goes_on() {
+    let e = Env::new();
+    e.fixture(json!({ "pr_default": pr("MERGED", &["pass"]) }));
+    e.issue(1, "priority: high", "fake-mode: ok");
+    e.issue(2, "", "fake-mode: ok");
+    let args = ["--label", "q", "--max", "1", "--once"];
+    let first = e.dispatch(&args);
+    first.assert_code(0);
+    assert_eq!(first.spawned("worker"), [1], "{first}");
+    assert_eq!(first.summary()["counts"], json!({"pending": 2}));
+    let e = &e;
+    let ended = |n| {
+        move || {
+            e.record("worker", n)
+                .is_some_and(|r| r["state"] == "TERMINATED")
+        }
+    };
+    wait_for("worker 1 to end", Duration::from_secs(60), ended(1));
+    let second = e.dispatch(&args);
+    assert_eq!(second.end(1), "merged", "{second}");
+    assert_eq!(second.spawned("worker"), [2]);
+    wait_for("worker 2 to end", Duration::from_secs(60), ended(2));
+    let third = e.dispatch(&args);
+    assert!(third.spawned("worker").is_empty());
+    assert_eq!(third.end(2), "merged", "{third}");
+    assert_eq!(third.summary()["counts"], json!({"merged": 2}));
+    third.assert_code(0);
 }
 
 #[test]

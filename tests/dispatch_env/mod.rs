@@ -262,16 +262,27 @@ impl Run {
             .collect()
     }
 
-    /// How issue `n` ended (the `ended` event's `end`).
-    pub fn end(&self, n: u32) -> String {
-        let ended = self.of("ended", n);
+    /// The event that ended issue `n` (the one with an `end`), which must
+    /// be named after its end.
+    pub fn ended(&self, n: u32) -> &Value {
+        let ended: Vec<&Value> = self
+            .events
+            .iter()
+            .filter(|e| e["issue"] == n && e.get("end").is_some())
+            .collect();
         assert_eq!(
             ended.len(),
             1,
             "issue {n} ended {} times: {self}",
             ended.len()
         );
-        ended[0]["end"].as_str().unwrap().to_string()
+        assert_eq!(ended[0]["event"], ended[0]["end"]);
+        ended[0]
+    }
+
+    /// How issue `n` ended.
+    pub fn end(&self, n: u32) -> String {
+        self.ended(n)["end"].as_str().unwrap().to_string()
     }
 
     /// The summary event.

@@ -17,23 +17,30 @@ use super::verify::{self, Evidence};
 
 impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
     /// Act on every running worker or reviewer that has ended, and on
-    /// merges left half-done by an earlier run.
+    /// merges left half-done by an earlier run. Each freed slot is filled
+    /// at once, before the next end is looked at: when many workers end
+    /// together, the first slot does not wait for the last verification.
     pub(super) fn collect(&mut self) -> Result<()> {
         for i in 0..self.items.len() {
-            match self.items[i].j.phase {
+            let acted = match self.items[i].j.phase {
                 Phase::Running { kind } => self.check_one(i, kind)?,
-                Phase::Merging => self.merge(i)?,
-                _ => {}
+                Phase::Merging => self.merge(i).map(|()| true)?,
+                _ => false,
+            };
+            if acted && !self.opts.once {
+                self.judge_holds()?;
+                self.start_ready()?;
             }
         }
         Ok(())
     }
 
-    fn check_one(&mut self, i: usize, kind: Kind) -> Result<()> {
+    /// Act on item `i`'s worker or reviewer if it ended; whether it had.
+    fn check_one(&mut self, i: usize, kind: Kind) -> Result<bool> {
         let issue = self.items[i].issue();
         let proc = Proc::new(&self.ctx.session, kind, issue);
         let Some(report) = watch::check(&self.ctx, &proc, "record")? else {
-            return Ok(());
+            return Ok(false);
         };
         self.bells.forget(kind, issue);
         self.emit(Step::Finished {
@@ -44,15 +51,16 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         })?;
         let Some(record) = proc.read().ok().flatten() else {
             let why = format!("the {kind}'s record is gone: {}", report.detail);
-            return self.end(i, End::GaveUp, why);
+            return self.end(i, End::GaveUp, why).map(|()| true);
         };
         match kind {
-            Kind::Worker => self.worker_ended(i, &record),
+            Kind::Worker => self.worker_ended(i, &record)?,
             Kind::Reviewer => {
                 self.items[i].j.handled_review = proc.shim()?.map(|ids| ids.shim);
-                self.reviewer_ended(i, &record)
+                self.reviewer_ended(i, &record)?;
             }
         }
+        Ok(true)
     }
 
     fn worker_ended(&mut self, i: usize, rec: &Record) -> Result<()> {

@@ -109,6 +109,9 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
         // In-process spawns check capacity against ORC_MAX_WORKERS: make it
         // the limit of this run.
         ctx.config.set("ORC_MAX_WORKERS", &set.max.to_string());
+        if let Some(slug) = &opts.repo_slug {
+            crate::tracker::github::check_repo_slug(slug)?;
+        }
         let repo = ctx.repo()?.clone();
         let tracker = TrackerKind::select(ctx.config.get("ORC_TRACKER"), &repo.root)?;
         Ok(Dispatcher {

@@ -148,6 +148,11 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 })?;
                 self.end(i, End::Skipped, e.to_string())?;
             }
+            // Bad input (an issue's priority, a branch name) will not be
+            // better on the next try.
+            ErrorKind::Usage => {
+                self.end(i, End::GaveUp, format!("cannot start: {e}"))?;
+            }
             _ if e.what().contains("escalated after") => {
                 self.escalate(i, e.what().to_string())?;
             }

@@ -121,8 +121,11 @@ pub enum Step {
         /// What was checked.
         detail: String,
     },
-    /// The issue's run is over (`merged`, `approved`, `gave-up`,
-    /// `escalated`, `unverified`, `suspended`, `held`).
+    /// The issue's run is over. On the wire the event is named after the
+    /// end (`"event":"gave-up","end":"gave-up"`): `merged`, `approved`,
+    /// `gave-up`, `escalated`, `unverified`, `suspended`, or `held` (its
+    /// dependencies will not be merged in this run); every issue that ran
+    /// has exactly one event with an `end`.
     Ended {
         /// The issue.
         issue: Issue,
@@ -221,11 +224,49 @@ impl Summary {
 }
 
 /// One line on stdout: the time, then the step's own fields.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Line<'a> {
     /// When (the dispatcher's clock: virtual under `ORC_NOW`).
     pub ts: String,
     /// The step.
-    #[serde(flatten)]
     pub step: &'a Step,
+}
+
+impl Serialize for Line<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let mut map = serde_json::Map::new();
+        map.insert("ts".into(), self.ts.clone().into());
+        if let serde_json::Value::Object(fields) =
+            serde_json::to_value(self.step).map_err(S::Error::custom)?
+        {
+            map.extend(fields);
+        }
+        if let Step::Ended { end, .. } = self.step {
+            map.insert("event".into(), end.as_str().into());
+        }
+        map.serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ends_are_named_after_themselves() {
+        let step = Step::Ended {
+            issue: Issue::from(4),
+            end: End::GaveUp,
+            detail: "x".into(),
+        };
+        let line = Line {
+            ts: "t".into(),
+            step: &step,
+        };
+        assert_eq!(
+            serde_json::to_string(&line).unwrap_or_default(),
+            r#"{"ts":"t","event":"gave-up","issue":4,"end":"gave-up","detail":"x"}"#
+        );
+    }
 }
