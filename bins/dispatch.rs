@@ -33,7 +33,7 @@ const EXAMPLES: &str =
     "  ORC_MAX_WORKERS        workers at once, without --max (default 5)",
     "  ORC_RETRY_MAX          retries of a failed, crashed or timed-out worker (default 2)",
     "  ORC_RETRY_BACKOFF      seconds before the first retry, doubled each time, at most 300 (default 30)",
-    "  ORC_THROTTLE_COOLDOWN  seconds before a throttled worker runs again without a reset time (default 300)",
+    "  ORC_THROTTLE_COOLDOWN  seconds a throttled worker waits when no reset time is given (default 300)",
     "  ORC_REVIEW_MAX_ROUNDS  change requests before a person decides (default 2)",
     "  ORC_AUTO_MERGE         true: merge approved pull requests (default false: leave them to a person)",
     "  ORC_MERGE_METHOD       squash, merge or rebase (default squash)",

@@ -330,6 +330,11 @@ fn an_approved_pull_request_is_merged_with_auto_merge() {
     assert_eq!(fixture["prs"]["1"]["state"], "MERGED");
     assert_eq!(fixture["prs"]["1"]["merged_with"], "--rebase");
     assert!(e.lock(1).is_none(), "the merged issue's lock is released");
+    assert!(
+        e.record("reviewer", 1).is_none(),
+        "the reviewer is cleaned up"
+    );
+    assert!(!e.repo.join(".worktrees/review/1").exists());
 }
 
 #[test]
@@ -539,6 +544,52 @@ fn a_killed_dispatcher_is_restarted_and_adopts_its_workers() {
 }
 
 #[test]
+fn a_spawn_cut_short_by_a_kill_is_ended_and_started_again() {
+    use orc_kernel::ids::{Issue, Kind};
+    use orc_kernel::liveness::ProcessId;
+    use orc_kernel::lock::{Holder, IssueLock};
+    use orc_kernel::record::Record;
+
+    let mut e = Env::new();
+    e.set("ORC_SESSION", "s1");
+    e.set("ORC_NOW", NOW);
+    e.fixture(json!({ "pr_default": pr("MERGED", &["pass"]) }));
+    e.issue(1, "", "fake-mode: ok");
+    // What a dispatcher killed inside spawn leaves: a record that says the
+    // worker is being started, no shim, and the issue lock held by the
+    // dead spawner.
+    let state = orc_kernel::paths::StateDir::at(&e.state);
+    let session = orc_kernel::session::Session::open(&state, "s1").unwrap();
+    let proc = orc_kernel::procdir::Proc::new(&session, Kind::Worker, Issue::from(1));
+    let mut record = Record::new(Issue::from(1), Kind::Worker, "s1", NOW);
+    record.repo = Some(e.repo.display().to_string());
+    proc.create(&record).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id() as i32;
+    gone.wait().unwrap();
+    let repo = orc_kernel::repo::Repo::at(&e.repo).unwrap();
+    let dead = Holder::Process {
+        id: ProcessId { pid, start_time: 1 },
+    };
+    IssueLock::new(&state, &repo, Issue::from(1))
+        .acquire(dead, "s1")
+        .unwrap();
+
+    let run = e.dispatch(&["1"]);
+    assert_eq!(run.of("finished", 1)[0]["result"], "error", "{run}");
+    assert!(
+        run.of("finished", 1)[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("start was interrupted")
+    );
+    assert_eq!(run.of("retried", 1).len(), 1);
+    assert_eq!(run.spawned("worker"), [1]);
+    assert_all(&run, &[1], "merged", 0);
+    assert!(e.lock(1).is_none());
+}
+
+#[test]
 fn once_runs_one_pass_and_the_next_pass_goes_on() {
     let e = Env::new();
     e.fixture(json!({ "pr_default": pr("MERGED", &["pass"]) }));
@@ -566,6 +617,48 @@ fn once_runs_one_pass_and_the_next_pass_goes_on() {
     assert_eq!(third.end(2), "merged", "{third}");
     assert_eq!(third.summary()["counts"], json!({"merged": 2}));
     third.assert_code(0);
+}
+
+#[test]
+fn killed_at_any_step_nothing_is_lost_or_done_twice() {
+    let e = Env::new();
+    e.fixture(json!({ "pr_default": pr("MERGED", &["pass"]) }));
+    for n in 1..=6 {
+        e.issue(n, "", "fake-mode: ok 1");
+    }
+    let args = ["--label", "q", "--max", "3"];
+    let steps = |file: &std::path::Path| {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let moving = ["\"spawned\"", "\"finished\"", "\"verified\"", "\"merged\""];
+        text.lines()
+            .filter(|l| moving.iter().any(|m| l.contains(m)))
+            .count()
+    };
+    // Kill the dispatcher right after its r-th step of each run: inside a
+    // spawn, between a verdict and the next spawn, wherever it is then.
+    for r in 1..=6 {
+        let file = e.root.join(format!("events{r}.jsonl"));
+        let mut child = e.dispatch_bg(&args, &file);
+        wait_for("a step", Duration::from_secs(90), || {
+            steps(&file) >= r || child.try_wait().unwrap().is_some()
+        });
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        child.wait().unwrap();
+    }
+    let run = e.dispatch(&args);
+    run.assert_code(0);
+    assert_eq!(run.summary()["counts"], json!({"merged": 6}), "{run}");
+    for n in 1..=6u32 {
+        assert_eq!(e.journal(n).unwrap()["end"], "merged", "issue {n}");
+        // One agent did the work: one commit, never two.
+        let branch = e.record("worker", n).unwrap()["branch"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let commits = e.git(&["rev-list", "--count", &format!("main..{branch}")]);
+        assert_eq!(commits.trim(), "1", "issue {n}");
+    }
 }
 
 #[test]

@@ -58,6 +58,15 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Kind::Reviewer => {
                 self.items[i].j.handled_review = proc.shim()?.map(|ids| ids.shim);
                 self.reviewer_ended(i, &record)?;
+                // Its verdict is in the journal now; its detached copy of
+                // the branch goes (the log is kept).
+                let opts = crate::cleanup::Options::default();
+                if let Err(e) = crate::cleanup::cleanup(&self.ctx, Kind::Reviewer, issue, opts) {
+                    self.emit(Step::Warning {
+                        issue: Some(issue),
+                        detail: format!("could not clean up the reviewer: {e}"),
+                    })?;
+                }
             }
         }
         Ok(true)

@@ -120,6 +120,11 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             matches!(self.items[i].j.phase, Phase::Retry | Phase::Resume) && s.attempt > 1;
         if s.kind == Kind::Worker {
             self.items[i].attempts = s.attempt;
+            if s.attempt == 1 {
+                // A fresh worker (after its leftovers were cleaned up): its
+                // attempts count from one again.
+                self.items[i].j.handled_attempt = 0;
+            }
         }
         self.set_phase(i, Phase::Running { kind: s.kind })?;
         let proc = Proc::new(&self.ctx.session, s.kind, s.issue);

@@ -124,8 +124,9 @@ pub enum Step {
     /// The issue's run is over. On the wire the event is named after the
     /// end (`"event":"gave-up","end":"gave-up"`): `merged`, `approved`,
     /// `gave-up`, `escalated`, `unverified`, `suspended`, or `held` (its
-    /// dependencies will not be merged in this run); every issue that ran
-    /// has exactly one event with an `end`.
+    /// dependencies will not be merged in this run). Every issue that ends
+    /// in a run has exactly one event with an `end`; one that had ended
+    /// before is `restored`, and the summary has them all.
     Ended {
         /// The issue.
         issue: Issue,
