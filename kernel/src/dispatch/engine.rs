@@ -98,6 +98,10 @@ pub(super) struct Dispatcher<'a, E> {
     pub items: Vec<Item>,
     /// Dependencies outside the queue: whether each is satisfied, and why not.
     pub outside: HashMap<Issue, Result<(), String>>,
+    /// Something started since the records were last read: a worker that
+    /// ended before its doorbell was opened rang nobody, so look again
+    /// before waiting.
+    pub fresh: bool,
     emit: E,
 }
 
@@ -121,6 +125,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
             bells: Bells::default(),
             items: Vec::new(),
             outside: HashMap::new(),
+            fresh: false,
             set,
             opts,
             ctx,
@@ -168,6 +173,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
     /// Run the loop until every issue is settled (or one pass, `--once`).
     pub fn drive(&mut self) -> Result<()> {
         loop {
+            self.fresh = false;
             self.collect()?;
             self.fire_timers()?;
             self.judge_holds()?;
@@ -175,7 +181,9 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
             if self.opts.once || self.settled() {
                 return Ok(());
             }
-            self.wait()?;
+            if !self.fresh {
+                self.wait()?;
+            }
         }
     }
 

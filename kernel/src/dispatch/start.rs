@@ -129,6 +129,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         self.set_phase(i, Phase::Running { kind: s.kind })?;
         let proc = Proc::new(&self.ctx.session, s.kind, s.issue);
         self.bells.watch(&proc);
+        self.fresh = true;
         let step = Step::Spawned {
             issue: s.issue,
             kind: s.kind,

@@ -72,13 +72,13 @@ pub struct Bells {
 }
 
 impl Bells {
-    /// Listen to `proc`'s doorbell (again, after a resume: the FIFO is the
-    /// same, but a stale ring must not count for the new attempt).
+    /// Listen to `proc`'s doorbell. A ring left from an earlier attempt
+    /// only costs one look at the record; a ring of this attempt, however
+    /// early, must not be lost, so nothing is drained here.
     pub fn watch(&mut self, proc: &Proc) {
         let key = (proc.kind(), proc.issue());
         match Doorbell::open(&proc.wake_path()) {
-            Ok(mut bell) => {
-                bell.drain();
+            Ok(bell) => {
                 self.open.insert(key, bell);
             }
             // No FIFO: the poll interval covers it.
