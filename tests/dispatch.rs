@@ -20,6 +20,19 @@ fn assert_all(run: &Run, issues: &[u32], end: &str, code: i32) {
     run.assert_code(code);
 }
 
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            out.extend(walk(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
 /// Replay the spawned and finished events: how many ran at most at once.
 fn most_at_once(run: &Run) -> usize {
     let (mut now, mut most) = (0usize, 0usize);
@@ -110,6 +123,8 @@ fn dry_run_prints_the_order_and_the_holds_and_changes_nothing() {
                 .map_or(true, |mut d| d.next().is_none())
     );
     assert!(!e.repo.join(".worktrees").exists());
+    let locks: Vec<_> = walk(&e.state.join("locks"));
+    assert_eq!(locks.len(), 2, "only issue 8's lock files: {locks:?}");
     assert_eq!(std::fs::read_to_string(e.issue_path(4)).unwrap(), before);
     assert!(e.gh_calls().is_empty());
 

@@ -100,7 +100,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         let issue = item.issue();
         let worker = self.worker(issue);
         let record = worker.read()?;
-        let lock = IssueLock::new(&self.ctx.state, self.ctx.repo()?, issue).check()?;
+        let lock = self.lock_status(issue)?;
         let ours = self.ctx.session.name().to_string();
         let foreign = lock
             .record()
@@ -159,6 +159,26 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             _ => {}
         }
         Ok(None)
+    }
+
+    /// The issue lock's status. A plan only peeks at the holder record:
+    /// taking the flock would create lock files, and a plan changes nothing.
+    fn lock_status(&self, issue: Issue) -> Result<LockStatus> {
+        let lock = IssueLock::new(&self.ctx.state, self.ctx.repo()?, issue);
+        if !self.opts.dry_run {
+            return lock.check();
+        }
+        Ok(match lock.peek()? {
+            None => LockStatus::Free,
+            Some(r) => match (r.holder.process(), &r.kept_by) {
+                (Some(id), None) => match id.liveness() {
+                    Liveness::Dead => LockStatus::Stale(r),
+                    Liveness::Alive => LockStatus::Held(r),
+                    Liveness::Unknown => LockStatus::Unknown(r),
+                },
+                _ => LockStatus::Held(r),
+            },
+        })
     }
 
     /// Where a review stands: a reviewer that runs, or one whose verdict

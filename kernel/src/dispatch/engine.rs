@@ -39,6 +39,7 @@ pub(super) struct Item {
 }
 
 impl Item {
+    /// The issue's number.
     pub fn issue(&self) -> Issue {
         self.data.number
     }
@@ -47,13 +48,21 @@ impl Item {
 /// The settings of a run, resolved once.
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
+    /// Workers and reviewers at once (`--max`, `ORC_MAX_WORKERS`).
     pub max: usize,
+    /// Retries of a failed worker (`--retries`, `ORC_RETRY_MAX`).
     pub retry_max: u32,
+    /// The first retry's delay in seconds (`ORC_RETRY_BACKOFF`).
     pub backoff: u64,
+    /// A throttled worker's wait without a reset time (`ORC_THROTTLE_COOLDOWN`).
     pub cooldown: u64,
+    /// Merge approved pull requests (`ORC_AUTO_MERGE`).
     pub auto_merge: bool,
+    /// The `gh pr merge` flag of `ORC_MERGE_METHOD`.
     pub merge_flag: &'static str,
+    /// The longest wait between looks at the records (`ORC_POLL_INTERVAL`).
     pub poll: Duration,
+    /// `ORC_REVIEW_MAX_ROUNDS`, for messages (the kernel's review log counts).
     pub review_max: u64,
 }
 
@@ -88,13 +97,21 @@ impl Settings {
 
 /// The state of one run.
 pub(super) struct Dispatcher<'a, E> {
+    /// The caller's context, with `ORC_MAX_WORKERS` set to the run's limit.
     pub ctx: Context,
+    /// What was asked.
     pub opts: &'a Options,
+    /// The settings, resolved once.
     pub set: Settings,
+    /// Where the issues come from.
     pub tracker: TrackerKind,
+    /// Pull requests and comments.
     pub gh: Gh,
+    /// Real, or virtual under `ORC_NOW`.
     pub clock: Clock,
+    /// The doorbells of what runs.
     pub bells: Bells,
+    /// The issues, in queue order.
     pub items: Vec<Item>,
     /// Dependencies outside the queue: whether each is satisfied, and why not.
     pub outside: HashMap<Issue, Result<(), String>>,
