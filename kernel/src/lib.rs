@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod context;
 pub mod ctl;
+pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod exit;

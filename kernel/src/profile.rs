@@ -111,6 +111,11 @@ pub const CATALOGUE: &[Var] = &[
         about: "orc-dispatch: first retry delay in seconds, doubled each time",
     },
     Var {
+        name: "ORC_THROTTLE_COOLDOWN",
+        default: "300",
+        about: "orc-dispatch: seconds before a throttled worker runs again, when no reset time is given",
+    },
+    Var {
         name: "ORC_REVIEW_MAX_ROUNDS",
         default: "2",
         about: "review rounds before escalation",
@@ -275,6 +280,14 @@ impl Config {
             .get(name)
             .map(|(v, _)| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Set `name` for this process as the environment would: a flag that
+    /// stands for a variable (`orc-dispatch --max N` for `ORC_MAX_WORKERS`)
+    /// must reach the kernel calls it makes in-process.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.values
+            .insert(name.to_string(), (value.to_string(), Origin::Environment));
     }
 
     /// Where `name`'s value came from.

@@ -85,6 +85,16 @@ impl Github {
     /// `gh issue list --state open --limit 500 --json … [--label L] [--repo R]`,
     /// sorted by number. The issues have no comments.
     pub fn list(&self, label: Option<&str>) -> Result<Vec<IssueData>> {
+        self.list_matching(label, None)
+    }
+
+    /// [`Github::list`], narrowed by a GitHub search query (`--search Q`,
+    /// e.g. `label:bug no:assignee`) when one is given.
+    pub fn list_matching(
+        &self,
+        label: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Vec<IssueData>> {
         let mut args: Vec<String> = [
             "issue",
             "list",
@@ -103,6 +113,12 @@ impl Github {
                 return Err(Error::usage("invalid label", label));
             }
             args.extend(["--label".to_string(), label.to_string()]);
+        }
+        if let Some(query) = search {
+            if query.trim().is_empty() || query.chars().any(char::is_control) {
+                return Err(Error::usage("invalid search query", query));
+            }
+            args.extend(["--search".to_string(), query.to_string()]);
         }
         let stdout = self.run(&mut args, &Op::List)?;
         let raw: Vec<GhIssue> =

@@ -1,0 +1,122 @@
+//! The end of the pull-request loop: merging an approved pull request
+//! (`ORC_AUTO_MERGE=true`), and escalating to a person when the loop cannot
+//! go on — a comment on the issue, with the worktree and the issue lock
+//! kept so nothing of the work is lost while a person decides.
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::ids::Issue;
+use crate::lock::{Holder, IssueLock, LockStatus};
+use crate::record::Outcome;
+use crate::tracker::{TrackerKind, local};
+
+use super::engine::Dispatcher;
+use super::journal::End;
+use super::step::{Line, Step};
+use super::verify::{self, Evidence};
+
+/// Who signs the comments dispatch leaves on issues.
+pub const AUTHOR: &str = "orc-dispatch";
+
+impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
+    /// Merge item `i`'s approved pull request, then check that it is merged
+    /// with green checks. A refused merge (a conflict, red required checks)
+    /// or red checks after it are escalated.
+    pub(super) fn merge(&mut self, i: usize) -> Result<()> {
+        let issue = self.items[i].issue();
+        let Some(pr) = self.items[i].j.pr else {
+            return self.escalate(i, "approved, but dispatch does not know the PR".into());
+        };
+        // A merge from an earlier run that was killed mid-way may be done.
+        let merged = match self.gh.pr_view(&pr.to_string()) {
+            Ok(Some(p)) => p.state.eq_ignore_ascii_case("MERGED"),
+            Ok(None) => return self.escalate(i, format!("PR #{pr} is gone")),
+            Err(e) => return self.escalate(i, format!("cannot look at PR #{pr}: {e}")),
+        };
+        if !merged {
+            match self.gh.pr_merge(pr, self.set.merge_flag) {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => {
+                    return self.escalate(i, format!("the merge of PR #{pr} failed: {why}"));
+                }
+                Err(e) => return self.escalate(i, format!("cannot merge PR #{pr}: {e}")),
+            }
+        }
+        let Some(mut rec) = self.worker(issue).read()? else {
+            return self.escalate(
+                i,
+                format!("PR #{pr} merged, but the worker's record is gone"),
+            );
+        };
+        rec.detail = format!("PR #{pr}");
+        match verify::check(&self.ctx, &self.gh, &rec, Outcome::Merged) {
+            Evidence::Verified { detail, .. } => {
+                self.emit(Step::Verified {
+                    issue,
+                    pr,
+                    detail: detail.clone(),
+                })?;
+                // The work is finished with: the session's lock goes.
+                let session = self.ctx.session.name().to_string();
+                IssueLock::new(&self.ctx.state, self.ctx.repo()?, issue)
+                    .release(|l| l.session == session)?;
+                self.end(i, End::Merged, detail)
+            }
+            Evidence::Missing(why) => self.escalate(i, format!("after merging PR #{pr}: {why}")),
+        }
+    }
+
+    /// Hand item `i` to a person: comment on the issue, keep the worktree,
+    /// make sure the session holds the issue lock, end as escalated.
+    pub(super) fn escalate(&mut self, i: usize, why: String) -> Result<()> {
+        let issue = self.items[i].issue();
+        let body = format!(
+            "orc-dispatch needs a person here: {why}.\n\nThe worker's worktree and branch are \
+             kept, and this session holds the issue lock until `orc-cleanup {issue}` or \
+             `orc-lock release {issue}`."
+        );
+        if let Err(e) = self.comment(issue, &body) {
+            self.emit(Step::Warning {
+                issue: Some(issue),
+                detail: format!("could not comment on the issue: {e}"),
+            })?;
+        }
+        self.keep_lock(issue)?;
+        self.end(i, End::Escalated, why)
+    }
+
+    /// The session takes the issue lock if nobody holds it (a result such
+    /// as `blocked` released it), so no one else starts over the work.
+    fn keep_lock(&self, issue: Issue) -> Result<()> {
+        let lock = IssueLock::new(&self.ctx.state, self.ctx.repo()?, issue);
+        if matches!(lock.check()?, LockStatus::Free | LockStatus::Stale(_)) {
+            let session = self.ctx.session.name().to_string();
+            let holder = Holder::Session {
+                session: session.clone(),
+            };
+            // A racer that took it first holds it: that is as good.
+            let _ = lock.acquire(holder, &session);
+        }
+        Ok(())
+    }
+
+    /// Comment on `issue` in its tracker: `gh issue comment`, or a
+    /// `## Comment by orc-dispatch` section in the local issue's file.
+    fn comment(&self, issue: Issue, body: &str) -> Result<()> {
+        match self.tracker {
+            TrackerKind::Github => self.gh.issue_comment(issue, body),
+            TrackerKind::Local => {
+                let path = local::issue_path(&self.ctx.repo()?.root, issue);
+                let mut text = crate::fsutil::read_to_string(&path)?;
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push_str(&format!("\n## Comment by {AUTHOR}\n\n{body}\n"));
+                let mode = std::fs::metadata(&path)
+                    .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+                    .map_err(|e| Error::io("inspect", &path, e))?;
+                write_atomic(&path, text.as_bytes(), mode)
+            }
+        }
+    }
+}
