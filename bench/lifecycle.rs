@@ -259,7 +259,9 @@ fn zombie_count(state: &Path) -> usize {
             .map(|env| env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()))
             .unwrap_or(false)
     };
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     entries
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
