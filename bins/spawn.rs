@@ -31,8 +31,8 @@ const EXAMPLES: &str =
     "  ORC_BASE         base branch (default: the repository's default branch)",
     "  ORC_REVIEW_MAX_ROUNDS  change requests before a person decides (default 2)"]))]
 struct Cli {
-    /// The issue number.
-    issue: Issue,
+    /// The issue number (judged by orc, so a bad one gets orc's error).
+    issue: String,
     /// worker or reviewer.
     #[arg(long)]
     kind: Option<Kind>,
@@ -68,9 +68,10 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::run("orc-spawn", || {
+        let issue = Issue::parse(&cli.issue)?;
         let ctx = Context::orchestrator(None)?;
         let req = Request {
-            issue: Some(cli.issue),
+            issue: Some(issue),
             kind: cli.kind,
             priority: cli.priority,
             base: cli.base,

@@ -26,8 +26,9 @@ const EXAMPLES: &str = "  orc-watch 7 8 9                 # one JSON line per wo
 #[command(name = "orc-watch", version, after_long_help = after_help(EXAMPLES, &[
     "  ORC_POLL_INTERVAL  seconds between liveness checks (default 1)"]))]
 struct Cli {
-    /// The issues to wait for (with --follow: only their events).
-    issues: Vec<Issue>,
+    /// The issues to wait for (with --follow: only their events); judged
+    /// by orc, so a bad one gets orc's error.
+    issues: Vec<String>,
     /// Give up after this many seconds (exit 124).
     #[arg(long)]
     timeout: Option<f64>,
@@ -45,6 +46,11 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::run("orc-watch", || {
+        let issues = cli
+            .issues
+            .iter()
+            .map(|i| Issue::parse(i))
+            .collect::<Result<Vec<Issue>>>()?;
         let ctx = Context::orchestrator(None)?;
         let timeout = match cli.timeout {
             Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
@@ -57,9 +63,9 @@ fn main() -> ExitCode {
             None => None,
         };
         let ending = if cli.follow {
-            follow(&ctx, &cli, timeout)?
+            follow(&ctx, &cli, &issues, timeout)?
         } else {
-            wait(&ctx, &cli, timeout)?
+            wait(&ctx, &cli, &issues, timeout)?
         };
         Ok(match ending {
             Ending::Done => exit::OK,
@@ -68,8 +74,8 @@ fn main() -> ExitCode {
     })
 }
 
-fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
-    if cli.issues.is_empty() {
+fn wait(ctx: &Context, cli: &Cli, issues: &[Issue], timeout: Option<Duration>) -> Result<Ending> {
+    if issues.is_empty() {
         return Err(Error::usage("no issue to watch", "orc-watch")
             .hint("orc-watch ISSUE... or orc-watch --follow"));
     }
@@ -79,7 +85,7 @@ fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
         any: cli.any,
         poll,
     };
-    let workers: Vec<(Kind, Issue)> = cli.issues.iter().map(|&i| (cli.kind, i)).collect();
+    let workers: Vec<(Kind, Issue)> = issues.iter().map(|&i| (cli.kind, i)).collect();
     let tty = cli::stderr_is_tty();
     let started = Instant::now();
     let ending = watch::watch(
@@ -121,19 +127,19 @@ fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
     Ok(ending)
 }
 
-fn follow(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
+fn follow(ctx: &Context, cli: &Cli, issues: &[Issue], timeout: Option<Duration>) -> Result<Ending> {
     let wanted = |line: &str| -> bool {
-        if cli.issues.is_empty() {
+        if issues.is_empty() {
             return true;
         }
         let issue = serde_json::from_str::<serde_json::Value>(line)
             .ok()
             .and_then(|v| v["issue"].as_u64());
-        issue.is_some_and(|n| cli.issues.iter().any(|i| u64::from(i.get()) == n))
+        issue.is_some_and(|n| issues.iter().any(|i| u64::from(i.get()) == n))
     };
     let finished = || {
-        !cli.issues.is_empty()
-            && cli.issues.iter().all(|&i| {
+        !issues.is_empty()
+            && issues.iter().all(|&i| {
                 let proc = orc_kernel::procdir::Proc::new(&ctx.session, cli.kind, i);
                 proc.read()
                     .ok()
