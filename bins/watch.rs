@@ -128,29 +128,42 @@ fn wait(ctx: &Context, cli: &Cli, issues: &[Issue], timeout: Option<Duration>) -
 }
 
 fn follow(ctx: &Context, cli: &Cli, issues: &[Issue], timeout: Option<Duration>) -> Result<Ending> {
-    let wanted = |line: &str| -> bool {
+    let event_of = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok();
+    let wanted = |event: &Option<serde_json::Value>| -> bool {
         if issues.is_empty() {
             return true;
         }
-        let issue = serde_json::from_str::<serde_json::Value>(line)
-            .ok()
-            .and_then(|v| v["issue"].as_u64());
+        let issue = event.as_ref().and_then(|v| v["issue"].as_u64());
         issue.is_some_and(|n| issues.iter().any(|i| u64::from(i.get()) == n))
     };
-    let finished = || {
-        !issues.is_empty()
-            && issues.iter().all(|&i| {
-                let proc = orc_kernel::procdir::Proc::new(&ctx.session, cli.kind, i);
-                proc.read()
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| !r.state.is_active())
-            })
+    // A worker is done once its ending event has been printed, or when it
+    // had ended before the stream began. Its record turns terminal a moment
+    // before that event is logged, so stopping on the record alone could
+    // lose the last line.
+    let ended = |i: Issue| {
+        orc_kernel::procdir::Proc::new(&ctx.session, cli.kind, i)
+            .read()
+            .ok()
+            .flatten()
+            .is_some_and(|r| !r.state.is_active())
     };
-    watch::follow(
-        ctx,
-        timeout,
-        |line| if wanted(line) { cli::out(line) } else { Ok(()) },
-        finished,
-    )
+    let done: std::cell::RefCell<Vec<Issue>> =
+        std::cell::RefCell::new(issues.iter().copied().filter(|&i| ended(i)).collect());
+    let print = |line: &str| {
+        let event = event_of(line);
+        if !wanted(&event) {
+            return Ok(());
+        }
+        if let Some(e) = &event
+            && e["kind"] == cli.kind.as_str()
+            && matches!(e["state"].as_str(), Some("TERMINATED" | "SUSPENDED"))
+            && let Some(n) = e["issue"].as_u64()
+        {
+            done.borrow_mut()
+                .extend(issues.iter().filter(|i| u64::from(i.get()) == n));
+        }
+        cli::out(line)
+    };
+    let finished = || !issues.is_empty() && issues.iter().all(|i| done.borrow().contains(i));
+    watch::follow(ctx, timeout, print, finished)
 }
