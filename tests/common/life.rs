@@ -215,6 +215,17 @@ impl Life {
         self.wait_record(n, Kind::Worker, |r| !r.state.is_active())
     }
 
+    /// Wait until worker `n` has ended and its shim has exited, so nothing
+    /// more is written for it (the shim logs its last lines, and settles
+    /// the lock, after the record turns terminal).
+    pub fn wait_until_settled(&self, n: u32) -> Record {
+        let record = self.wait_ended(n);
+        if let Ok(Some(ids)) = self.env.proc(n, Kind::Worker).shim() {
+            wait_gone(ids.shim.pid);
+        }
+        record
+    }
+
     /// The processes still running with this test's state directory.
     pub fn processes(&self) -> Vec<i32> {
         processes_of(&self.env.state)
