@@ -577,6 +577,25 @@ impl Streaming {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
     }
 
+    /// The tool's pid.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait until the tool has `path` open (a watcher holding a worker's
+    /// wake FIFO is waiting on its doorbell).
+    pub fn wait_for_open(&self, path: &Path) {
+        let dir = format!("/proc/{}/fd", self.id());
+        let open = wait_until(PATIENCE, || {
+            fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| fs::read_link(fd.path()).is_ok_and(|p| p == path))
+        });
+        assert!(open, "the tool never opened {}", path.display());
+    }
+
     /// Whether a line is waiting right now (without blocking).
     pub fn try_line(&self) -> Option<String> {
         self.lines.try_recv().ok()
