@@ -24,8 +24,8 @@ const EXAMPLES: &str =
 #[derive(Parser)]
 #[command(name = "orc-cleanup", version, after_long_help = after_help(EXAMPLES, &[]))]
 struct Cli {
-    /// The issue number.
-    issue: Issue,
+    /// The issue number (judged by orc, so a bad one gets orc's error).
+    issue: String,
     /// Keep the worktree and its branch.
     #[arg(long)]
     keep_worktree: bool,
@@ -47,12 +47,13 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     cli::run("orc-cleanup", || {
+        let issue = Issue::parse(&cli.issue)?;
         let ctx = Context::orchestrator(None)?;
         let opts = Options {
             keep_worktree: cli.keep_worktree,
             force: cli.force,
         };
-        let done = cleanup::cleanup(&ctx, cli.kind, cli.issue, opts)?;
+        let done = cleanup::cleanup(&ctx, cli.kind, issue, opts)?;
         if cli.json {
             cli::out(&serde_json::to_string(&done).unwrap_or_default())?;
         } else {

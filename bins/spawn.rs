@@ -34,8 +34,8 @@ const EXAMPLES: &str =
     "  ORC_BASE         base branch (default: the repository's default branch)",
     "  ORC_REVIEW_MAX_ROUNDS  change requests before a person decides (default 2)"]))]
 struct Cli {
-    /// The issue number.
-    issue: Issue,
+    /// The issue number (judged by orc, so a bad one gets orc's error).
+    issue: String,
     /// worker or reviewer.
     #[arg(long)]
     kind: Option<Kind>,
@@ -74,9 +74,10 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     cli::run("orc-spawn", || {
+        let issue = Issue::parse(&cli.issue)?;
         let ctx = Context::orchestrator(None)?;
         let req = Request {
-            issue: Some(cli.issue),
+            issue: Some(issue),
             kind: cli.kind,
             priority: cli.priority,
             base: cli.base,

@@ -28,8 +28,9 @@ const EXAMPLES: &str = "  orc-watch 7 8 9                 # one JSON line per wo
 #[command(name = "orc-watch", version, after_long_help = after_help(EXAMPLES, &[
     "  ORC_POLL_INTERVAL  seconds between liveness checks (default 1)"]))]
 struct Cli {
-    /// The issues to wait for (with --follow: only their events).
-    issues: Vec<Issue>,
+    /// The issues to wait for (with --follow: only their events); judged
+    /// by orc, so a bad one gets orc's error.
+    issues: Vec<String>,
     /// Give up after this many seconds (exit 124).
     #[arg(long)]
     timeout: Option<f64>,
@@ -50,6 +51,11 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     cli::run("orc-watch", || {
+        let issues = cli
+            .issues
+            .iter()
+            .map(|i| Issue::parse(i))
+            .collect::<Result<Vec<Issue>>>()?;
         let ctx = Context::orchestrator(None)?;
         let timeout = match cli.timeout {
             Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
@@ -62,9 +68,9 @@ fn main() -> ExitCode {
             None => None,
         };
         let ending = if cli.follow {
-            follow(&ctx, &cli, timeout)?
+            follow(&ctx, &cli, &issues, timeout)?
         } else {
-            wait(&ctx, &cli, timeout)?
+            wait(&ctx, &cli, &issues, timeout)?
         };
         Ok(match ending {
             Ending::Done => exit::OK,
@@ -73,8 +79,8 @@ fn main() -> ExitCode {
     })
 }
 
-fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
-    if cli.issues.is_empty() {
+fn wait(ctx: &Context, cli: &Cli, issues: &[Issue], timeout: Option<Duration>) -> Result<Ending> {
+    if issues.is_empty() {
         return Err(Error::usage("no issue to watch", "orc-watch")
             .hint("orc-watch ISSUE... or orc-watch --follow"));
     }
@@ -84,7 +90,7 @@ fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
         any: cli.any,
         poll,
     };
-    let workers: Vec<(Kind, Issue)> = cli.issues.iter().map(|&i| (cli.kind, i)).collect();
+    let workers: Vec<(Kind, Issue)> = issues.iter().map(|&i| (cli.kind, i)).collect();
     let tty = cli::stderr_is_tty();
     let started = Instant::now();
     let ending = watch::watch(
@@ -126,30 +132,43 @@ fn wait(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
     Ok(ending)
 }
 
-fn follow(ctx: &Context, cli: &Cli, timeout: Option<Duration>) -> Result<Ending> {
-    let wanted = |line: &str| -> bool {
-        if cli.issues.is_empty() {
+fn follow(ctx: &Context, cli: &Cli, issues: &[Issue], timeout: Option<Duration>) -> Result<Ending> {
+    let event_of = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok();
+    let wanted = |event: &Option<serde_json::Value>| -> bool {
+        if issues.is_empty() {
             return true;
         }
-        let issue = serde_json::from_str::<serde_json::Value>(line)
+        let issue = event.as_ref().and_then(|v| v["issue"].as_u64());
+        issue.is_some_and(|n| issues.iter().any(|i| u64::from(i.get()) == n))
+    };
+    // A worker is done once its ending event has been printed, or when it
+    // had ended before the stream began. Its record turns terminal a moment
+    // before that event is logged, so stopping on the record alone could
+    // lose the last line.
+    let ended = |i: Issue| {
+        orc_kernel::procdir::Proc::new(&ctx.session, cli.kind, i)
+            .read()
             .ok()
-            .and_then(|v| v["issue"].as_u64());
-        issue.is_some_and(|n| cli.issues.iter().any(|i| u64::from(i.get()) == n))
+            .flatten()
+            .is_some_and(|r| !r.state.is_active())
     };
-    let finished = || {
-        !cli.issues.is_empty()
-            && cli.issues.iter().all(|&i| {
-                let proc = orc_kernel::procdir::Proc::new(&ctx.session, cli.kind, i);
-                proc.read()
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| !r.state.is_active())
-            })
+    let done: std::cell::RefCell<Vec<Issue>> =
+        std::cell::RefCell::new(issues.iter().copied().filter(|&i| ended(i)).collect());
+    let print = |line: &str| {
+        let event = event_of(line);
+        if !wanted(&event) {
+            return Ok(());
+        }
+        if let Some(e) = &event
+            && e["kind"] == cli.kind.as_str()
+            && matches!(e["state"].as_str(), Some("TERMINATED" | "SUSPENDED"))
+            && let Some(n) = e["issue"].as_u64()
+        {
+            done.borrow_mut()
+                .extend(issues.iter().filter(|i| u64::from(i.get()) == n));
+        }
+        cli::out(line)
     };
-    watch::follow(
-        ctx,
-        timeout,
-        |line| if wanted(line) { cli::out(line) } else { Ok(()) },
-        finished,
-    )
+    let finished = || !issues.is_empty() && issues.iter().all(|i| done.borrow().contains(i));
+    watch::follow(ctx, timeout, print, finished)
 }

@@ -120,13 +120,24 @@ pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result
     Ok(done)
 }
 
-/// Stop a worker whose record says it runs: record `killed`, SIGKILL the
-/// agent's group and the shim, and wait until both are gone.
+/// Stop a worker that runs: record `killed` if its record says it runs,
+/// SIGKILL the agent's group and the shim, and wait until both are gone.
+/// A worker whose record has ended may still have live processes (an
+/// agent that goes on after `orc-notify`, a shim finishing its log): they
+/// are stopped too, and the record keeps its result.
 fn stop(ctx: &Context, proc: &Proc, record: &Record, force: bool) -> Result<bool> {
-    if !record.state.is_active() {
-        return Ok(false);
-    }
     let ids = proc.shim()?;
+    if !record.state.is_active() {
+        // Only what verifiably runs: a pid of unknown fate is never killed.
+        let alive = ids.is_some_and(|i| {
+            i.shim.liveness() == Liveness::Alive
+                || i.agent.is_some_and(|a| a.liveness() == Liveness::Alive)
+        });
+        if !alive {
+            return Ok(false);
+        }
+        return kill_and_wait(proc, ids);
+    }
     if ids.is_none() && !force {
         return Err(Error::failure(
             format!(
@@ -145,6 +156,11 @@ fn stop(ctx: &Context, proc: &Proc, record: &Record, force: bool) -> Result<bool
         "orc-cleanup",
         None,
     )?;
+    kill_and_wait(proc, ids)
+}
+
+/// SIGKILL the agent's group and the shim, and wait until both are gone.
+fn kill_and_wait(proc: &Proc, ids: Option<crate::procdir::ShimIds>) -> Result<bool> {
     let Some(ids) = ids else { return Ok(true) };
     let agent = ids.agent.filter(|a| a.liveness() != Liveness::Dead);
     if let Some(a) = agent {

@@ -149,8 +149,10 @@ impl Proc {
         crate::fsutil::read_json(&self.shim_path(), "shim.pid")
     }
 
-    /// Record the shim's and agent's identities.
+    /// Record the shim's and agent's identities. Under the proc lock, like
+    /// every writer here: [`Proc::update`] clears temporary files it finds.
     pub fn write_shim(&self, ids: &ShimIds) -> Result<()> {
+        let _guard = self.guard()?;
         let bytes = serde_json::to_vec(ids).map_err(|e| {
             Error::failure(
                 format!("cannot encode shim.pid: {e}"),

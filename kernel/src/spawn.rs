@@ -558,6 +558,7 @@ pub(crate) fn start_shim_with(
     if backend != Backend::Headless {
         args.push("--interactive".to_string());
     }
+    find_program(&launch.program, &env, worktree)?;
     args.push("--".to_string());
     args.push(launch.program.clone());
     args.extend(launch.args.iter().cloned());
@@ -569,6 +570,23 @@ pub(crate) fn start_shim_with(
         log: proc.log_path(),
     };
     backend::launch(backend, &l)
+}
+
+/// The agent's program must exist (on the worker's PATH, or relative to the
+/// worktree) before a shim is started for it: a shim that cannot start its
+/// agent has already ended the worker and logged to the session, which a
+/// rollback cannot take back.
+fn find_program(program: &str, env: &[(String, String)], cwd: &Path) -> Result<()> {
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or("", |(_, v)| v.as_str());
+    which::which_in(program, Some(path), cwd)
+        .map(drop)
+        .map_err(|_| {
+            Error::failure("cannot find the agent's program", program)
+                .hint("install it, or set ORC_AGENT / ORC_AGENT_CMD to one on PATH")
+        })
 }
 
 /// Wait until the shim has started the agent. Returns (agent pid, shim pid).

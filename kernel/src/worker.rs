@@ -113,7 +113,11 @@ pub fn checkpoint(w: &WorkerContext, phase: &str, done: &str, next: &str) -> Res
     };
     let bytes = serde_json::to_vec_pretty(&cp)
         .map_err(|e| Error::failure(format!("cannot encode checkpoint: {e}"), phase.to_string()))?;
-    write_atomic(&proc.checkpoint_path(), &bytes, 0o600)?;
+    {
+        // Under the proc lock: `Proc::update` clears temporary files it finds.
+        let _guard = proc.guard()?;
+        write_atomic(&proc.checkpoint_path(), &bytes, 0o600)?;
+    }
     proc.log("orc-state", &format!("checkpoint {phase}"))?;
     Ok(cp)
 }
