@@ -374,8 +374,9 @@ fn a_missing_tmux_fails_the_spawn_and_leaves_nothing_behind() {
     let git = String::from_utf8(git.stdout).unwrap();
     std::os::unix::fs::symlink(git.trim(), only_git.join("git")).unwrap();
     let full_path = std::mem::take(&mut env.path);
-    let bins = full_path.split(':').next().unwrap().to_string();
-    env.path = format!("{bins}:{}", only_git.display());
+    // The binaries and the fake agent stay; tmux (from the system dirs) goes.
+    let kept: Vec<&str> = full_path.split(':').take(2).collect();
+    env.path = format!("{}:{}", kept.join(":"), only_git.display());
 
     let out = env
         .cmd("orc-spawn")
