@@ -47,9 +47,9 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// The verdict on one worker. A marker file `blocked` in the proc directory
-/// (written by the Claude Code hooks on a permission prompt) counts as
-/// blocked, like a prompt seen in the agent's output.
+/// The verdict on one worker. Blocked is read from the end of the agent's
+/// output in the proc log (a permission prompt on screen, or a headless
+/// Claude turn whose tools were refused for permission).
 pub fn verdict(proc: &Proc, record: Option<&Record>) -> Verdict {
     let Some(record) = record else {
         return Verdict::Unknown;
@@ -63,12 +63,7 @@ pub fn verdict(proc: &Proc, record: Option<&Record>) -> Verdict {
     match ids.shim.liveness() {
         Liveness::Dead => Verdict::Zombie,
         Liveness::Unknown => Verdict::Unknown,
-        Liveness::Alive
-            if proc.dir().join("blocked").exists()
-                || crate::agent::looks_blocked(&proc.log_tail()) =>
-        {
-            Verdict::Blocked
-        }
+        Liveness::Alive if crate::agent::looks_blocked(&proc.log_tail()) => Verdict::Blocked,
         Liveness::Alive => Verdict::Healthy,
     }
 }
