@@ -7,9 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use orc_kernel::cli::{self, after_help};
-use orc_kernel::error::Result;
 use orc_kernel::exit;
-use orc_kernel::schedule::{self, Action, AddRequest, ops, run, show};
+use orc_kernel::schedule::{self, front, ops};
 
 const EXAMPLES: &str =
     "  orc-at add --at 2026-12-01T09:00 --label release    # local time, year required
@@ -56,6 +55,25 @@ struct What {
     cmd: Vec<String>,
 }
 
+impl From<What> for front::What {
+    fn from(w: What) -> Self {
+        front::What {
+            label: w.label,
+            prompt: w.prompt,
+            repo: w.repo,
+            id: w.id,
+            json: w.json,
+            cmd: w.cmd,
+        }
+    }
+}
+
+/// This tool, for the shared schedule front end.
+const TOOL: front::Tool = front::Tool {
+    name: "orc-at",
+    recurring: false,
+};
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Register a one-shot schedule; prints its entry.
@@ -96,8 +114,8 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     cli::run("orc-at", || match cli.cmd {
-        Cmd::Add { at, what } => add(at, what),
-        Cmd::List { json } => list(json),
+        Cmd::Add { at, what } => front::add(TOOL, at, what.into()),
+        Cmd::List { json } => front::list(TOOL, json),
         Cmd::Rm { id } => {
             let (_, state) = schedule::setup(None)?;
             ops::remove(&state, false, &id)?;
@@ -107,61 +125,6 @@ fn main() -> ExitCode {
             id,
             scheduled,
             json,
-        } => run_now(&id, scheduled, json),
+        } => front::run_now(TOOL, &id, scheduled, json),
     })
-}
-
-fn add(when: String, w: What) -> Result<u8> {
-    let (config, state) = schedule::setup(w.repo.as_deref())?;
-    let action = Action::from_parts(w.label, w.prompt, w.cmd)?;
-    let req = AddRequest {
-        when,
-        action,
-        repo: w.repo,
-        id: w.id,
-    };
-    let added = ops::add(&state, &config, false, req)?;
-    for warning in &added.warnings {
-        cli::warn("orc-at", warning);
-    }
-    if w.json || !cli::stdout_is_tty() {
-        cli::out(&serde_json::to_string(&added).unwrap_or_default())?;
-    } else {
-        cli::out(&show::added(&added))?;
-    }
-    Ok(exit::OK)
-}
-
-fn list(json: bool) -> Result<u8> {
-    let (_, state) = schedule::setup(None)?;
-    let rows = ops::list(&state, false)?;
-    let mut problems: Vec<&str> = rows.iter().filter_map(|r| r.problem.as_deref()).collect();
-    problems.dedup();
-    for problem in problems {
-        let what = "cannot tell whether schedules are in the OS scheduler";
-        cli::warn("orc-at", &orc_kernel::Error::failure(what, problem));
-    }
-    if json || !cli::stdout_is_tty() {
-        for row in &rows {
-            cli::out(&serde_json::to_string(row).unwrap_or_default())?;
-        }
-    } else {
-        let cells: Vec<Vec<String>> = rows.iter().map(show::cells).collect();
-        cli::out(&cli::table(&show::header(false), &cells))?;
-    }
-    Ok(exit::OK)
-}
-
-fn run_now(id: &str, scheduled: bool, json: bool) -> Result<u8> {
-    let (_, state) = schedule::setup(None)?;
-    let outcome = run::run(&state, id, scheduled)?;
-    if let (Some(why), false) = (&outcome.error, scheduled) {
-        eprintln!("orc-at: error: the run failed: {why}");
-    }
-    if json || (!scheduled && !cli::stdout_is_tty()) {
-        cli::out(&serde_json::to_string(&outcome).unwrap_or_default())?;
-    } else if !scheduled {
-        cli::out(&show::outcome(&outcome))?;
-    }
-    Ok(run::exit_code(&outcome))
 }

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use orc_kernel::cli::{self, after_help};
 use orc_kernel::error::Result;
 use orc_kernel::exit;
-use orc_kernel::schedule::{self, Action, AddRequest, CronExpr, ops, run, show};
+use orc_kernel::schedule::{self, CronExpr, front, ops};
 
 const EXAMPLES: &str = "  orc-cron add --schedule '0 9 * * 1-5' --label ready   # weekdays at 9:00
   orc-cron add --schedule '*/30 * * * *' --id triage --prompt 'triage new issues'
@@ -58,6 +58,25 @@ struct What {
     #[arg(last = true)]
     cmd: Vec<String>,
 }
+
+impl From<What> for front::What {
+    fn from(w: What) -> Self {
+        front::What {
+            label: w.label,
+            prompt: w.prompt,
+            repo: w.repo,
+            id: w.id,
+            json: w.json,
+            cmd: w.cmd,
+        }
+    }
+}
+
+/// This tool, for the shared schedule front end.
+const TOOL: front::Tool = front::Tool {
+    name: "orc-cron",
+    recurring: true,
+};
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -110,8 +129,8 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     cli::run("orc-cron", || match cli.cmd {
-        Cmd::Add { schedule, what } => add(schedule, what),
-        Cmd::List { json } => list(json),
+        Cmd::Add { schedule, what } => front::add(TOOL, schedule, what.into()),
+        Cmd::List { json } => front::list(TOOL, json),
         Cmd::Rm { id } => {
             let (_, state) = schedule::setup(None)?;
             ops::remove(&state, true, &id)?;
@@ -121,64 +140,9 @@ fn main() -> ExitCode {
             id,
             scheduled,
             json,
-        } => run_now(&id, scheduled, json),
+        } => front::run_now(TOOL, &id, scheduled, json),
         Cmd::Next { expr, count, json } => next(&expr, count, json),
     })
-}
-
-fn add(when: String, w: What) -> Result<u8> {
-    let (config, state) = schedule::setup(w.repo.as_deref())?;
-    let action = Action::from_parts(w.label, w.prompt, w.cmd)?;
-    let req = AddRequest {
-        when,
-        action,
-        repo: w.repo,
-        id: w.id,
-    };
-    let added = ops::add(&state, &config, true, req)?;
-    for warning in &added.warnings {
-        cli::warn("orc-cron", warning);
-    }
-    if w.json || !cli::stdout_is_tty() {
-        cli::out(&serde_json::to_string(&added).unwrap_or_default())?;
-    } else {
-        cli::out(&show::added(&added))?;
-    }
-    Ok(exit::OK)
-}
-
-fn list(json: bool) -> Result<u8> {
-    let (_, state) = schedule::setup(None)?;
-    let rows = ops::list(&state, true)?;
-    let mut problems: Vec<&str> = rows.iter().filter_map(|r| r.problem.as_deref()).collect();
-    problems.dedup();
-    for problem in problems {
-        let what = "cannot tell whether schedules are in the OS scheduler";
-        cli::warn("orc-cron", &orc_kernel::Error::failure(what, problem));
-    }
-    if json || !cli::stdout_is_tty() {
-        for row in &rows {
-            cli::out(&serde_json::to_string(row).unwrap_or_default())?;
-        }
-    } else {
-        let cells: Vec<Vec<String>> = rows.iter().map(show::cells).collect();
-        cli::out(&cli::table(&show::header(true), &cells))?;
-    }
-    Ok(exit::OK)
-}
-
-fn run_now(id: &str, scheduled: bool, json: bool) -> Result<u8> {
-    let (_, state) = schedule::setup(None)?;
-    let outcome = run::run(&state, id, scheduled)?;
-    if let (Some(why), false) = (&outcome.error, scheduled) {
-        eprintln!("orc-cron: error: the run failed: {why}");
-    }
-    if json || (!scheduled && !cli::stdout_is_tty()) {
-        cli::out(&serde_json::to_string(&outcome).unwrap_or_default())?;
-    } else if !scheduled {
-        cli::out(&show::outcome(&outcome))?;
-    }
-    Ok(run::exit_code(&outcome))
 }
 
 fn next(expr: &str, count: usize, json: bool) -> Result<u8> {

@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod cron;
 pub mod desktop;
+pub mod front;
 pub mod launchd_plist;
 pub mod next;
 pub mod ops;
