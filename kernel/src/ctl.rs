@@ -173,11 +173,21 @@ pub fn recover(target: &Target) -> Result<Record> {
 }
 
 /// Print the worker's log; with `follow`, keep printing what is appended
-/// until the worker ends.
+/// until the worker ends and its shim is gone: the agent's last output and
+/// the shim's last lines come after the record has ended.
 pub fn logs(proc: &Proc, follow: bool, mut out: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
     let path = proc.log_path();
     let mut offset = 0u64;
     loop {
+        // Judged before reading, so the read after the last writer is gone
+        // is the last one and gets everything.
+        let writing = follow
+            && (proc
+                .read()
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.state.is_active())
+                || proc.shim_liveness() == Liveness::Alive);
         if let Ok(mut file) = std::fs::File::open(&path) {
             let _ = file.seek(SeekFrom::Start(offset));
             let mut buf = Vec::new();
@@ -189,12 +199,7 @@ pub fn logs(proc: &Proc, follow: bool, mut out: impl FnMut(&[u8]) -> Result<()>)
                 out(&buf)?;
             }
         }
-        let running = proc
-            .read()
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.state.is_active());
-        if !follow || !running {
+        if !writing {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -514,7 +514,9 @@ pub fn without_lock_files(snapshot: Snapshot) -> Snapshot {
             .0
             .into_iter()
             .filter(|(path, entry)| {
-                let lock_file = path.extension().is_some_and(|x| x == "lock");
+                let lock_file = path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(".lock"));
                 let lock_dir = path.starts_with(&locks) && matches!(entry, super::Entry::Dir(_));
                 !lock_file && !lock_dir && path != &locks
             })
@@ -569,11 +571,23 @@ impl Streaming {
         self.lines.recv_timeout(timeout).ok()
     }
 
-    /// The next line as JSON; panics after [`PATIENCE`].
+    /// The next line; panics when the tool ended or after [`PATIENCE`].
+    pub fn next_line(&self) -> String {
+        match self.lines.recv_timeout(PATIENCE) {
+            Ok(line) => line,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("no line within {PATIENCE:?}")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the tool closed its output without another line")
+            }
+        }
+    }
+
+    /// The next line as JSON; panics when the tool ended or after
+    /// [`PATIENCE`].
     pub fn next_json(&self) -> Value {
-        let line = self
-            .line_within(PATIENCE)
-            .expect("a line within the patience");
+        let line = self.next_line();
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
     }
 
