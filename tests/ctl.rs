@@ -218,7 +218,18 @@ fn seed_for_gc(env: &Life, live: &[KillOnDrop]) -> Removals {
     let ended = env.seed_worker(5, Kind::Worker, State::Terminated);
     let tmp = ended.dir().join(".orc-tmp-interrupted");
     fs::write(&tmp, "half").unwrap();
+    // Only a temporary file older than a minute counts as a crash's
+    // leftover: a younger one may be a write in flight.
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
     stale.insert(("leftover".into(), tmp));
+    let young = ended.dir().join(".orc-tmp-in-flight");
+    fs::write(&young, "being written").unwrap();
     let fifo = ended.dir().join(format!(".wake-{}", dead_process().pid));
     fs::write(&fifo, "").unwrap();
     stale.insert(("leftover".into(), fifo));
