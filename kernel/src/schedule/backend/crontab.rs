@@ -103,6 +103,19 @@ pub fn with(content: &str, id: &str, line: &str) -> String {
     out
 }
 
+/// The user's crontab is one file for every orc state directory of that
+/// user (and every checkout testing on the machine): its read-modify-write
+/// is serialised by a per-user lock outside any state directory, or two
+/// of them could each drop the other's new line.
+fn user_lock() -> Result<crate::lock::FileLock> {
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.is_absolute() && d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let uid = nix::unistd::Uid::current();
+    crate::lock::FileLock::exclusive(&dir.join(format!("orc-crontab-{uid}.lock")))
+}
+
 /// Add (or replace) the line of `schedule`.
 pub fn install(schedule: &Schedule) -> Result<()> {
     let Timing::Cron { schedule: expr } = &schedule.timing else {
@@ -112,12 +125,14 @@ pub fn install(schedule: &Schedule) -> Result<()> {
         ));
     };
     let line = line(&schedule.id, expr, &schedule.runner)?;
+    let _guard = user_lock()?;
     write(&with(&read()?, &schedule.id, &line))
 }
 
 /// Remove the lines of schedule `id`; none is success, and then the
 /// crontab is not rewritten at all.
 pub fn remove(id: &str) -> Result<()> {
+    let _guard = user_lock()?;
     let (content, removed) = without(&read()?, id);
     if removed { write(&content) } else { Ok(()) }
 }
