@@ -564,8 +564,8 @@ fn ps_health_says_healthy_zombie_or_unknown() {
 
     // A worker with no shim identity yet: cannot tell.
     env.seed_worker(9, Kind::Worker, State::Running);
-    let (code, verdicts, _) = health(&env);
-    assert_eq!(code, 1);
+    let (code, verdicts, err) = health(&env);
+    assert_eq!((code, err.as_str()), (1, ""));
     assert!(verdicts.contains(&(9, "unknown".into())), "{verdicts:?}");
     // Without --health, no verdict and exit 0.
     assert_ok(&env.run("orc-ps", &["--json"]));
@@ -606,6 +606,9 @@ fn reviewers_work_beside_the_worker_and_escalate_after_the_rounds() {
         );
         let lines = env.watch(&["--kind", "reviewer", "7"]);
         assert_eq!(lines[0]["result"], "changes-requested", "round {round}");
+        // The review's consequences are written after its record (and
+        // before its shim is gone).
+        env.wait_settled(7, Kind::Reviewer);
         r
     };
 

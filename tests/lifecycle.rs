@@ -338,6 +338,15 @@ fn fifty_simultaneous_spawns_with_a_limit_of_three() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let odd: Vec<String> = outputs
+        .iter()
+        .filter(|(_, o)| !matches!(o.status.code(), Some(0 | 4)))
+        .map(|(n, o)| format!("{n}: {:?} {}", o.status.code(), stderr(o)))
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "every spawn starts or is at capacity: {odd:#?}"
+    );
     let winners: Vec<u32> = outputs
         .iter()
         .filter(|(_, o)| o.status.code() == Some(0))
@@ -503,6 +512,7 @@ fn two_sessions_never_see_each_other_s_workers() {
     );
     let out = run(in_session("b", &repo_b, "orc-watch").args(["--timeout", "0.3", "7"]));
     assert_eq!(out.status.code(), Some(124), "b's worker still runs");
+    assert_eq!(stderr(&out), "", "a timeout is not an error");
     // Killing b's worker leaves a's record as it is.
     assert_ok(&run(
         in_session("b", &repo_b, "orc-signal").args(["7", "KILL"])

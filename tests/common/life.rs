@@ -75,16 +75,13 @@ impl Deref for Life {
 impl Drop for Life {
     fn drop(&mut self) {
         // Never panic here: this may run while a failed test unwinds.
-        for _ in 0..100 {
+        wait_until(Duration::from_secs(10), || {
             let pids = processes_of(&self.env.state);
-            if pids.is_empty() {
-                return;
-            }
-            for pid in pids {
+            for &pid in &pids {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            pids.is_empty()
+        });
     }
 }
 
@@ -219,8 +216,13 @@ impl Life {
     /// more is written for it (the shim logs its last lines, and settles
     /// the lock, after the record turns terminal).
     pub fn wait_until_settled(&self, n: u32) -> Record {
-        let record = self.wait_ended(n);
-        if let Ok(Some(ids)) = self.env.proc(n, Kind::Worker).shim() {
+        self.wait_settled(n, Kind::Worker)
+    }
+
+    /// [`Life::wait_until_settled`] for `kind`-`n`.
+    pub fn wait_settled(&self, n: u32, kind: Kind) -> Record {
+        let record = self.wait_record(n, kind, |r| !r.state.is_active());
+        if let Ok(Some(ids)) = self.env.proc(n, kind).shim() {
             wait_gone(ids.shim.pid);
         }
         record
