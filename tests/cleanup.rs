@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 
-use common::life::{Life, stderr};
+use common::life::{Life, gone, stderr};
 use common::{BAD_ISSUES, assert_fails, assert_ok, corrupt_record, run};
 use orc_kernel::ids::Kind;
 use orc_kernel::record::State;
@@ -87,7 +87,7 @@ fn a_running_worker_is_stopped_first() {
     assert_eq!(done["stopped"], true);
     // Cleanup returns once the shim and the agent are gone.
     for pid in [w.pid, w.shim] {
-        assert!(common::life::gone(pid), "process {pid} outlived cleanup");
+        assert!(gone(pid), "process {pid} outlived cleanup");
     }
     env.assert_nothing_left(&git);
     let logs = env.kept_logs();
@@ -244,11 +244,11 @@ fn an_agent_still_running_after_its_result_is_stopped() {
     assert_ok(&run(env
         .worker_cmd("orc-notify", 7, Kind::Worker)
         .args(["failed", "gave up"])));
-    assert!(!common::life::gone(w.pid));
+    assert!(!gone(w.pid));
     let done = cleanup_json(&env, 7, &[]);
     assert_eq!(done["stopped"], true);
     for pid in [w.pid, w.shim] {
-        assert!(common::life::gone(pid), "process {pid} outlived cleanup");
+        assert!(gone(pid), "process {pid} outlived cleanup");
     }
     env.assert_nothing_left(&git);
     assert_eq!(

@@ -31,6 +31,14 @@ fn the_agent_leads_its_own_group_at_the_priority_s_nice_value() {
         cmd.args(&args).arg(n.to_string());
         spawned.push(env.spawn_cmd(cmd.env("ORC_MAX_WORKERS", "6")));
     }
+    // The test's process finder sees every shim and agent.
+    let found = env.processes();
+    for w in &spawned {
+        assert!(
+            found.contains(&w.pid) && found.contains(&w.shim),
+            "{found:?}"
+        );
+    }
     for ((n, priority, nice), w) in cases.into_iter().zip(&spawned) {
         let (ppid, pgrp, sid, agent_nice) = proc_ids(w.pid);
         assert_eq!(ppid, w.shim, "worker {n}: the shim is the agent's parent");

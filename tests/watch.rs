@@ -65,8 +65,12 @@ fn lines_come_as_each_worker_ends_in_that_order() {
         "2",
         "3",
     ]));
-    // Nothing has ended: nothing is printed.
-    assert_eq!(watch.line_within(Duration::from_millis(300)), None);
+    // The watcher waits on every doorbell; nothing has ended, nothing is
+    // printed.
+    for n in 1..=3 {
+        watch.wait_for_open(&env.proc(n, Kind::Worker).wake_path());
+    }
+    assert_eq!(watch.try_line(), None);
     for (n, result) in [(2, "failed"), (3, "merged"), (1, "cancelled")] {
         notify(&env, n, result, &format!("worker {n} ended"));
         // Each line arrives before the next worker ends: as it happens,

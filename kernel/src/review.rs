@@ -148,7 +148,7 @@ pub(crate) fn spawn_reviewer(
         None,
         false,
     )?;
-    proc.update(|r| {
+    let record = proc.update(|r| {
         r.transition(
             State::Ready,
             &pr.map_or("starting".into(), |n| format!("reviewing PR #{n}")),
@@ -173,7 +173,8 @@ pub(crate) fn spawn_reviewer(
     )?;
     let started = spawn::wait_for_start(&proc)?;
     undo.disarm();
-    let record = proc.load()?;
+    // The record as spawn made it (READY): a fast reviewer may have ended
+    // already, and its end is its own event.
     events::append(session, &Event::of("spawned", &record)?)?;
     Ok(Spawned {
         issue: parts.issue,

@@ -295,7 +295,8 @@ pub fn spawn(ctx: &Context, req: &Request) -> Result<Spawned> {
     undo.disarm();
 
     session.ensure(Some(&plan.repo))?;
-    let record = proc.read()?.unwrap_or(record);
+    // The record as spawn made it (READY): a fast agent may have ended
+    // already, and its end is its own event.
     events::append(&session, &Event::of("spawned", &record)?)?;
     Ok(Spawned {
         issue: plan.issue,

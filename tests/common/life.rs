@@ -8,6 +8,18 @@
 //! `/proc/<pid>/environ` tells a test's processes apart from the rest.
 #![allow(dead_code)]
 
+mod git;
+mod procs;
+mod streaming;
+
+// Each test crate uses only some of these.
+#[allow(unused_imports)]
+pub use git::{GitState, git_in, git_state};
+#[allow(unused_imports)]
+pub use procs::*;
+#[allow(unused_imports)]
+pub use streaming::Streaming;
+
 use std::fs;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -17,12 +29,11 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use orc_kernel::ids::Kind;
-use orc_kernel::liveness::ProcessId;
 use orc_kernel::procdir::ShimIds;
 use orc_kernel::record::Record;
 use serde_json::Value;
 
-use super::{PATIENCE, SYSTEM_PATH, Snapshot, TestEnv, assert_ok, path_var, run, wait_until};
+use super::{PATIENCE, Snapshot, TestEnv, assert_ok, path_var, run, wait_until};
 
 /// `tests/bin`, where the scripted fake agent lives.
 pub fn fake_bin() -> PathBuf {
@@ -75,16 +86,13 @@ impl Deref for Life {
 impl Drop for Life {
     fn drop(&mut self) {
         // Never panic here: this may run while a failed test unwinds.
-        for _ in 0..100 {
+        wait_until(Duration::from_secs(10), || {
             let pids = processes_of(&self.env.state);
-            if pids.is_empty() {
-                return;
-            }
-            for pid in pids {
+            for &pid in &pids {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            pids.is_empty()
+        });
     }
 }
 
@@ -133,16 +141,6 @@ impl Spawned {
             json,
         }
     }
-}
-
-/// The repository's worktrees and branches (name and commit), as git
-/// lists them: compare one taken before with one taken after.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GitState {
-    /// `git worktree list --porcelain`.
-    pub worktrees: String,
-    /// `git for-each-ref refs/heads` with each branch's commit.
-    pub branches: String,
 }
 
 impl Life {
@@ -219,8 +217,13 @@ impl Life {
     /// more is written for it (the shim logs its last lines, and settles
     /// the lock, after the record turns terminal).
     pub fn wait_until_settled(&self, n: u32) -> Record {
-        let record = self.wait_ended(n);
-        if let Ok(Some(ids)) = self.env.proc(n, Kind::Worker).shim() {
+        self.wait_settled(n, Kind::Worker)
+    }
+
+    /// [`Life::wait_until_settled`] for `kind`-`n`.
+    pub fn wait_settled(&self, n: u32, kind: Kind) -> Record {
+        let record = self.wait_record(n, kind, |r| !r.state.is_active());
+        if let Ok(Some(ids)) = self.env.proc(n, kind).shim() {
             wait_gone(ids.shim.pid);
         }
         record
@@ -363,145 +366,11 @@ impl Life {
     }
 }
 
-/// Run git in `dir` with the test's `HOME`; panics on failure.
-pub fn git_in(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", SYSTEM_PATH)
-        .env("HOME", &env.home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The worktrees and branches of the repository at `repo`.
-pub fn git_state(env: &TestEnv, repo: &Path) -> GitState {
-    GitState {
-        worktrees: git_in(env, repo, &["worktree", "list", "--porcelain"]),
-        branches: git_in(
-            env,
-            repo,
-            &[
-                "for-each-ref",
-                "--format=%(refname) %(objectname)",
-                "refs/heads",
-            ],
-        ),
-    }
-}
-
 /// Parse JSON Lines.
 pub fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
         .collect()
-}
-
-/// Every process (not this test process) whose environment holds
-/// `ORC_STATE_DIR=<state>`: the tools, shims and agents of one test.
-pub fn processes_of(state: &Path) -> Vec<i32> {
-    let needle = format!("ORC_STATE_DIR={}", state.display());
-    let me = std::process::id() as i32;
-    let mut out = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(environ) = fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if environ.split(|&b| b == 0).any(|v| v == needle.as_bytes()) && !gone(pid) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// `pid: command line` for each of `pids`, for failure messages.
-pub fn describe(pids: &[i32]) -> String {
-    pids.iter()
-        .map(|p| {
-            let cmd = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            format!("{p}: {}", cmd.trim())
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// The fields of `/proc/<pid>/stat` after the command name: index 0 is
-/// field 3 (state), so field `n` is at `n - 3`.
-pub fn stat_fields(pid: i32) -> Option<Vec<String>> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &text[text.rfind(')')? + 1..];
-    Some(after.split_whitespace().map(str::to_string).collect())
-}
-
-/// Whether `pid` has exited (no such process, or a zombie).
-pub fn gone(pid: i32) -> bool {
-    match stat_fields(pid) {
-        None => true,
-        Some(f) => matches!(f[0].as_str(), "Z" | "X"),
-    }
-}
-
-/// Wait until `pid` has exited; panics after [`PATIENCE`].
-pub fn wait_gone(pid: i32) {
-    assert!(
-        wait_until(PATIENCE, || gone(pid)),
-        "process {} is still alive",
-        describe(&[pid])
-    );
-}
-
-/// `pid`'s parent, process group, session and nice value.
-pub fn proc_ids(pid: i32) -> (i32, i32, i32, i32) {
-    let f = stat_fields(pid).unwrap_or_else(|| panic!("no process {pid}"));
-    let num = |n: usize| {
-        f[n - 3]
-            .parse::<i32>()
-            .expect("a number in /proc/<pid>/stat")
-    };
-    (num(4), num(5), num(6), num(19))
-}
-
-/// `pid`'s environment.
-pub fn environ(pid: i32) -> Vec<(String, String)> {
-    let bytes = fs::read(format!("/proc/{pid}/environ")).expect("read environ");
-    bytes
-        .split(|&b| b == 0)
-        .filter_map(|v| {
-            let v = String::from_utf8_lossy(v);
-            v.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
-/// A process that was alive and is now verifiably dead, for seeding shim
-/// and lock holders: a `sleep` started, identified, then killed and reaped.
-pub fn dead_process() -> ProcessId {
-    let mut child = Command::new("sleep")
-        .arg("1000")
-        .env_clear()
-        .env("PATH", SYSTEM_PATH)
-        .spawn()
-        .expect("spawn sleep");
-    let id = ProcessId::of(child.id() as i32).expect("identify the sleeper");
-    let _ = child.kill();
-    let _ = child.wait();
-    id
 }
 
 /// `snapshot` without lock files and the directories that hold them: lock
@@ -527,108 +396,4 @@ pub fn without_lock_files(snapshot: Snapshot) -> Snapshot {
 /// Stderr of an output, as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A tool left running in the background, its stdout read line by line as
-/// it comes (killed and reaped on drop).
-pub struct Streaming {
-    child: super::KillOnDrop,
-    lines: std::sync::mpsc::Receiver<String>,
-    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
-}
-
-impl Streaming {
-    /// Start `cmd` with its stdout and stderr piped.
-    pub fn start(cmd: &mut Command) -> Streaming {
-        use std::io::BufRead;
-        use std::process::Stdio;
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the command");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = super::drain(child.stderr.take());
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Streaming {
-            child: super::KillOnDrop(child),
-            lines,
-            stderr: Some(stderr),
-        }
-    }
-
-    /// The next line, waiting at most `timeout`.
-    pub fn line_within(&self, timeout: Duration) -> Option<String> {
-        self.lines.recv_timeout(timeout).ok()
-    }
-
-    /// The next line; panics when the tool ended or after [`PATIENCE`].
-    pub fn next_line(&self) -> String {
-        match self.lines.recv_timeout(PATIENCE) {
-            Ok(line) => line,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                panic!("no line within {PATIENCE:?}")
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                panic!("the tool closed its output without another line")
-            }
-        }
-    }
-
-    /// The next line as JSON; panics when the tool ended or after
-    /// [`PATIENCE`].
-    pub fn next_json(&self) -> Value {
-        let line = self.next_line();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
-    }
-
-    /// The tool's pid.
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Wait until the tool has `path` open (a watcher holding a worker's
-    /// wake FIFO is waiting on its doorbell).
-    pub fn wait_for_open(&self, path: &Path) {
-        let dir = format!("/proc/{}/fd", self.id());
-        let open = wait_until(PATIENCE, || {
-            fs::read_dir(&dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|fd| fs::read_link(fd.path()).is_ok_and(|p| p == path))
-        });
-        assert!(open, "the tool never opened {}", path.display());
-    }
-
-    /// Whether a line is waiting right now (without blocking).
-    pub fn try_line(&self) -> Option<String> {
-        self.lines.try_recv().ok()
-    }
-
-    /// Wait for the tool to exit; its status, the lines it printed since
-    /// the last read, and its stderr.
-    pub fn finish(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
-        let status = super::wait_child(&mut self.child.0, PATIENCE);
-        let mut rest = Vec::new();
-        // The reader thread ends at end of file; collect what it had left.
-        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
-            rest.push(line);
-        }
-        let stderr = self
-            .stderr
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
-        (status, rest, String::from_utf8_lossy(&stderr).into_owned())
-    }
 }

@@ -5,6 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::process::{Command, Output};
 
 use crate::error::{Error, Result};
+use crate::lock::FileLock;
 use crate::repo::Repo;
 
 /// `origin/main` or `main` as a full ref name, so a tag or another ref of
@@ -49,16 +50,34 @@ where
     }
 }
 
+/// The lock file that serialises orc's `git worktree` and `git branch`
+/// commands in one repository (in its common dir; never deleted, like
+/// every lock file of orc's).
+const WORKTREES_LOCK: &str = "orc-worktrees.lock";
+
 /// Run git in the main root; the caller judges the exit status.
+///
+/// `git worktree` and `git branch` commands of one repository run one at a
+/// time: git reads every linked worktree's administrative directory for
+/// them, and fails ("failed to read .git/worktrees/<id>/commondir") when it
+/// finds one that a concurrent `worktree add` or `remove` of another issue
+/// has only half made or half removed.
 pub(super) fn run<I, S>(repo: &Repo, args: I) -> Result<Output>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let _serial = match args.first().and_then(|a| a.to_str()) {
+        Some("worktree" | "branch") => {
+            Some(FileLock::exclusive(&repo.common_dir.join(WORKTREES_LOCK))?)
+        }
+        _ => None,
+    };
     Command::new("git")
         .arg("-C")
         .arg(&repo.root)
-        .args(args)
+        .args(&args)
         // The repository is named by its root; an inherited GIT_DIR (say,
         // from a git hook) would otherwise point every command elsewhere.
         .env_remove("GIT_DIR")

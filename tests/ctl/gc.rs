@@ -1,0 +1,151 @@
+//! orc-ctl gc on a state directory seeded with stale and live entries.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::PathBuf;
+
+use crate::common::life::{Life, dead_process, json_lines, without_lock_files};
+use crate::common::{KillOnDrop, assert_ok, corrupt_record, process_holder};
+use orc_kernel::ids::Kind;
+use orc_kernel::lock::Holder;
+use orc_kernel::record::State;
+
+use super::{id_of, with_shim};
+
+/// What gc should remove: `(what, path)`.
+type Removals = BTreeSet<(String, PathBuf)>;
+
+/// Seed a state directory with stale entries (returned) and live ones.
+fn seed_for_gc(env: &Life, live: &[KillOnDrop]) -> Removals {
+    let session = env.session();
+    let mut stale = Removals::new();
+    let lock = |n: u32| env.issue_lock(n).record_path().to_path_buf();
+    // Stale: a lock whose holding process is dead; a lock of a session
+    // that is gone; a NEW worker nobody is spawning; a proc directory with
+    // no record; leftovers of interrupted writes; an empty session.
+    env.seed_lock(1, Holder::Process { id: dead_process() }, session.name());
+    stale.insert(("lock".into(), lock(1)));
+    env.seed_lock(
+        2,
+        Holder::Session {
+            session: "gone-1".into(),
+        },
+        "gone-1",
+    );
+    stale.insert(("lock".into(), lock(2)));
+    let new = env.seed_worker(3, Kind::Worker, State::New);
+    stale.insert(("proc".into(), new.dir().to_path_buf()));
+    let bare = session.procs().join("worker-4");
+    fs::create_dir_all(&bare).unwrap();
+    stale.insert(("proc".into(), bare));
+    let ended = env.seed_worker(5, Kind::Worker, State::Terminated);
+    let tmp = ended.dir().join(".orc-tmp-interrupted");
+    fs::write(&tmp, "half").unwrap();
+    // Only a temporary file older than a minute counts as a crash's
+    // leftover: a younger one may be a write in flight.
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    stale.insert(("leftover".into(), tmp));
+    let young = ended.dir().join(".orc-tmp-in-flight");
+    fs::write(&young, "being written").unwrap();
+    let fifo = ended.dir().join(format!(".wake-{}", dead_process().pid));
+    fs::write(&fifo, "").unwrap();
+    stale.insert(("leftover".into(), fifo));
+    let empty = env.named_session("empty-1");
+    stale.insert(("session".into(), empty.dir().to_path_buf()));
+
+    // Live: locks of a live process, of a live session, and one a result
+    // keeps; a running worker with a live shim; a NEW worker whose spawner
+    // lives; an ended worker; a session with only logs; an unreadable record.
+    env.seed_lock(10, process_holder(live[0].id()), session.name());
+    env.seed_session_lock(11);
+    env.seed_lock(12, Holder::Process { id: dead_process() }, session.name());
+    env.issue_lock(12)
+        .hand_over(
+            |_| true,
+            Holder::Process { id: dead_process() },
+            Some("ci-passed"),
+        )
+        .unwrap();
+    let running = env.seed_worker(6, Kind::Worker, State::Running);
+    with_shim(&running, id_of(&live[1]));
+    env.seed_worker(8, Kind::Worker, State::New);
+    env.seed_process_lock(8, live[2].id());
+    let logs = env.named_session("logs-1");
+    fs::create_dir_all(logs.dir().join("logs")).unwrap();
+    fs::write(logs.dir().join("logs/worker-1.1.log"), "kept\n").unwrap();
+    corrupt_record(&env.seed_worker(9, Kind::Worker, State::Running));
+    stale
+}
+
+fn removals(lines: &[serde_json::Value]) -> Removals {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                l["what"].as_str().unwrap().to_string(),
+                PathBuf::from(l["path"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn gc_removes_exactly_what_is_stale() {
+    let env = Life::new();
+    let live = [
+        KillOnDrop::sleeper(),
+        KillOnDrop::sleeper(),
+        KillOnDrop::sleeper(),
+    ];
+    let stale = seed_for_gc(&env, &live);
+
+    // gc takes the proc and spawn locks it judges under: lock files are
+    // made and never deleted (README), so they are left out of the check.
+    let before = without_lock_files(env.snapshot());
+    let dry = json_lines(&assert_ok(
+        &env.run("orc-ctl", &["gc", "--dry-run", "--json"]),
+    ));
+    assert_eq!(removals(&dry), stale, "--dry-run names exactly the stale");
+    let text = assert_ok(&env.run("orc-ctl", &["gc", "--dry-run"]));
+    assert_eq!(text.lines().count(), stale.len());
+    assert!(
+        text.lines().all(|l| l.starts_with("would remove ")),
+        "{text}"
+    );
+    before.assert_same(&without_lock_files(env.snapshot()));
+
+    let done = json_lines(&assert_ok(&env.run("orc-ctl", &["gc", "--json"])));
+    assert_eq!(removals(&done), stale);
+    let gone: Vec<String> = before.diff(&without_lock_files(env.snapshot()));
+    let root = &env.root;
+    for change in &gone {
+        let path = root.join(
+            change
+                .strip_prefix("removed ")
+                .unwrap_or_else(|| panic!("gc only removes: {change}")),
+        );
+        assert!(
+            stale.iter().any(|(_, p)| path.starts_with(p)),
+            "removed something live: {}",
+            path.display()
+        );
+    }
+    for (_, path) in &stale {
+        assert!(!path.exists(), "{} is still there", path.display());
+    }
+    // Lock files themselves are never deleted, only their holder records.
+    assert!(
+        env.issue_lock(1)
+            .record_path()
+            .with_extension("lock")
+            .exists()
+    );
+    // Nothing more to do.
+    assert_eq!(assert_ok(&env.run("orc-ctl", &["gc"])), "");
+}
