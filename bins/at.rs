@@ -1,11 +1,11 @@
 //! orc-at: one-shot schedules on atd (Linux) or launchd (macOS).
 
 mod common;
+mod schedule_args;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use orc_kernel::cli::{self, after_help};
 use orc_kernel::exit;
 use orc_kernel::schedule::{self, front, ops};
@@ -32,42 +32,6 @@ struct Cli {
     cmd: Cmd,
 }
 
-/// What a schedule runs, and where.
-#[derive(Args)]
-struct What {
-    /// Run `orc-dispatch --label L` (needs orc-dispatch next to orc-at).
-    #[arg(long)]
-    label: Option<String>,
-    /// Run the agent headless with this prompt.
-    #[arg(long)]
-    prompt: Option<String>,
-    /// The directory the run starts in (default: this repository, else here).
-    #[arg(long)]
-    repo: Option<PathBuf>,
-    /// The schedule's id (default: at- and 8 random hex digits).
-    #[arg(long)]
-    id: Option<String>,
-    /// Print the new entry as JSON.
-    #[arg(long)]
-    json: bool,
-    /// The command to run, after `--`.
-    #[arg(last = true)]
-    cmd: Vec<String>,
-}
-
-impl From<What> for front::What {
-    fn from(w: What) -> Self {
-        front::What {
-            label: w.label,
-            prompt: w.prompt,
-            repo: w.repo,
-            id: w.id,
-            json: w.json,
-            cmd: w.cmd,
-        }
-    }
-}
-
 /// This tool, for the shared schedule front end.
 const TOOL: front::Tool = front::Tool {
     name: "orc-at",
@@ -82,7 +46,7 @@ enum Cmd {
         #[arg(long)]
         at: String,
         #[command(flatten)]
-        what: What,
+        what: schedule_args::What,
     },
     /// List one-shot schedules and drift from the OS scheduler.
     List {

@@ -1,11 +1,11 @@
 //! orc-cron: recurring schedules on crontab (Linux) or launchd (macOS).
 
 mod common;
+mod schedule_args;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use orc_kernel::cli::{self, after_help};
 use orc_kernel::error::Result;
 use orc_kernel::exit;
@@ -36,42 +36,6 @@ struct Cli {
     cmd: Cmd,
 }
 
-/// What a schedule runs, and where.
-#[derive(Args)]
-struct What {
-    /// Run `orc-dispatch --label L` (needs orc-dispatch next to orc-cron).
-    #[arg(long)]
-    label: Option<String>,
-    /// Run the agent headless with this prompt.
-    #[arg(long)]
-    prompt: Option<String>,
-    /// The directory runs start in (default: this repository, else here).
-    #[arg(long)]
-    repo: Option<PathBuf>,
-    /// The schedule's id (default: cron- and 8 random hex digits).
-    #[arg(long)]
-    id: Option<String>,
-    /// Print the new entry as JSON.
-    #[arg(long)]
-    json: bool,
-    /// The command to run, after `--`.
-    #[arg(last = true)]
-    cmd: Vec<String>,
-}
-
-impl From<What> for front::What {
-    fn from(w: What) -> Self {
-        front::What {
-            label: w.label,
-            prompt: w.prompt,
-            repo: w.repo,
-            id: w.id,
-            json: w.json,
-            cmd: w.cmd,
-        }
-    }
-}
-
 /// This tool, for the shared schedule front end.
 const TOOL: front::Tool = front::Tool {
     name: "orc-cron",
@@ -86,7 +50,7 @@ enum Cmd {
         #[arg(long)]
         schedule: String,
         #[command(flatten)]
-        what: What,
+        what: schedule_args::What,
     },
     /// List schedules, their next fire time, and drift from the OS scheduler.
     List {
