@@ -24,6 +24,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("lock", "issue locks and named mutexes"),
     ("state", "worker side: report a phase"),
     ("notify", "worker side: report the result and end"),
+    ("ci", "worker side: wait for a pull request's checks"),
 ];
 
 fn usage() -> String {
