@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use orc_kernel::cli::{self, after_help};
-use orc_kernel::exit;
-use orc_kernel::schedule::{self, front, ops};
+use orc_kernel::schedule::front;
 
 const EXAMPLES: &str =
     "  orc-at add --at 2026-12-01T09:00 --label release    # local time, year required
@@ -80,11 +79,7 @@ fn main() -> ExitCode {
     cli::run("orc-at", || match cli.cmd {
         Cmd::Add { at, what } => front::add(TOOL, at, what.into()),
         Cmd::List { json } => front::list(TOOL, json),
-        Cmd::Rm { id } => {
-            let (_, state) = schedule::setup(None)?;
-            ops::remove(&state, false, &id)?;
-            Ok(exit::OK)
-        }
+        Cmd::Rm { id } => front::remove(TOOL, &id),
         Cmd::Run {
             id,
             scheduled,

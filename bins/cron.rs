@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use orc_kernel::cli::{self, after_help};
 use orc_kernel::error::Result;
 use orc_kernel::exit;
-use orc_kernel::schedule::{self, CronExpr, front, ops};
+use orc_kernel::schedule::{self, CronExpr, front};
 
 const EXAMPLES: &str = "  orc-cron add --schedule '0 9 * * 1-5' --label ready   # weekdays at 9:00
   orc-cron add --schedule '*/30 * * * *' --id triage --prompt 'triage new issues'
@@ -95,11 +95,7 @@ fn main() -> ExitCode {
     cli::run("orc-cron", || match cli.cmd {
         Cmd::Add { schedule, what } => front::add(TOOL, schedule, what.into()),
         Cmd::List { json } => front::list(TOOL, json),
-        Cmd::Rm { id } => {
-            let (_, state) = schedule::setup(None)?;
-            ops::remove(&state, true, &id)?;
-            Ok(exit::OK)
-        }
+        Cmd::Rm { id } => front::remove(TOOL, &id),
         Cmd::Run {
             id,
             scheduled,

@@ -80,6 +80,14 @@ pub fn list(tool: Tool, json: bool) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `rm ID`: remove a schedule's OS entry, runner and registry entry (the
+/// run log stays).
+pub fn remove(tool: Tool, id: &str) -> Result<u8> {
+    let (_, state) = super::setup(None)?;
+    ops::remove(&state, tool.recurring, id)?;
+    Ok(exit::OK)
+}
+
 /// `run ID`: run a schedule now (or as its OS scheduler's entry, with
 /// `scheduled`); the exit code is the run's.
 pub fn run_now(tool: Tool, id: &str, scheduled: bool, json: bool) -> Result<u8> {
