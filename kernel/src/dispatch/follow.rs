@@ -88,9 +88,12 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 continue;
             }
             match self.items[i].j.phase.clone() {
-                // Over, already stopping, or being merged (merging closes
-                // the issue on GitHub): nothing to undo.
-                Phase::Done { .. } | Phase::Stopping { .. } | Phase::Merging => {}
+                // Over, already stopping, or being verified or merged (a merge
+                // closes the issue on GitHub): nothing to undo.
+                Phase::Done { .. }
+                | Phase::Stopping { .. }
+                | Phase::Merging
+                | Phase::Verify { .. } => {}
                 Phase::Running { kind } => {
                     let reason =
                         "closed, unlabelled or no longer matching in the tracker".to_string();

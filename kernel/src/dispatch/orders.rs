@@ -55,7 +55,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         let phase = self.items[i].j.phase.clone();
         let busy = matches!(
             phase,
-            Phase::Running { .. } | Phase::Stopping { .. } | Phase::Merging
+            Phase::Running { .. } | Phase::Stopping { .. } | Phase::Merging | Phase::Verify { .. }
         );
         let done_with = |ends: &[End]| matches!(phase, Phase::Done { end } if ends.contains(&end));
         match order {

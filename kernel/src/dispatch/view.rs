@@ -179,6 +179,13 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 (State::WaitingRetry, detail)
             }
             Phase::Review => (State::InReview, "waits for a reviewer".into()),
+            Phase::Verify { until } => {
+                e.until = Some(until.clone());
+                (
+                    State::WaitingCi,
+                    format!("its pull request's checks: {detail}"),
+                )
+            }
             Phase::Merging => (State::WaitingCi, "merging its pull request".into()),
             Phase::Done { end } => match end {
                 End::Merged => (State::Landed, detail),
