@@ -13,6 +13,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("watch", "wait for workers to end"),
     ("signal", "send TERM, SUSPEND or KILL to a worker"),
     ("ps", "list workers"),
+    (
+        "top",
+        "a live view of workers, queue, schedules and events; keys act",
+    ),
     ("ctl", "control workers across sessions"),
     (
         "cleanup",
