@@ -201,9 +201,9 @@ impl Layers {
     /// path, the given project, and `${XDG_CONFIG_HOME:-~/.config}`.
     pub fn standard(project: Option<&Path>) -> Layers {
         Layers {
-            plugin: crate::paths::plugin_root(),
+            plugin: crate::places::plugin_root(),
             project: project.map(Path::to_path_buf),
-            user: crate::paths::config_home(),
+            user: crate::places::config_home(),
         }
     }
 
