@@ -20,6 +20,7 @@ pub mod gc;
 pub mod health;
 pub mod hook;
 pub mod ids;
+pub mod land;
 pub mod launch;
 pub mod liveness;
 pub mod lock;
