@@ -142,6 +142,7 @@ pub fn phase_words(phase: &Phase) -> (String, Option<String>) {
         | Phase::Review => ("in-review".into(), None),
         Phase::Wait { until, .. } => ("waiting-retry".into(), Some(until.clone())),
         Phase::Retry | Phase::Resume => ("queued".into(), None),
+        Phase::Verify { until } => ("waiting-ci".into(), Some(until.clone())),
         Phase::Merging => ("waiting-ci".into(), None),
         Phase::Done { end } => (
             match end.as_str() {
