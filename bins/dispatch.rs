@@ -1,5 +1,7 @@
 //! orc-dispatch: the run queue as a program.
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -76,7 +78,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-dispatch") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-dispatch", || {
         let source = match (cli.label, cli.query) {
             (Some(label), _) => Source::Label(label),

@@ -738,7 +738,7 @@ fn bad_input_is_refused_clearly() {
         (
             &["../1"],
             2,
-            "error: invalid value '../1' for '[ISSUES]...': not an issue number (../1)",
+            "orc-dispatch: error: invalid value '../1' for '[ISSUES]...': not an issue number (../1)",
         ),
     ];
     for (args, code, first) in cases {

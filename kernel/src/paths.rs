@@ -120,10 +120,12 @@ pub fn config_home() -> Option<PathBuf> {
     }
 }
 
-/// The plugin root: `ORC_ROOT`, else the first ancestor of the running
-/// executable that holds `envs/default.env` (a checkout's
-/// `target/release/orc-x`), else `<prefix>/share/orc` next to an installed
-/// `<prefix>/bin/orc-x`.
+/// The plugin root: `ORC_ROOT` (the launchers in `bin/` export it), else
+/// the first ancestor of the running executable that holds
+/// `envs/default.env` (a checkout's `target/release/orc-x`), else
+/// `<prefix>/share/orc` next to an installed `<prefix>/bin/orc-x`, else the
+/// root that `orc-setup` recorded in a plugin data directory holding the
+/// build (`<data>/setup.status`, `<data>/target/release/orc-x`).
 pub fn plugin_root() -> Option<PathBuf> {
     if let Some(root) = std::env::var_os("ORC_ROOT").filter(|r| !r.is_empty()) {
         return Some(PathBuf::from(root));
@@ -138,7 +140,22 @@ pub fn plugin_root() -> Option<PathBuf> {
         return Some(root.to_path_buf());
     }
     let shared = bin_dir.parent()?.join("share").join("orc");
-    shared.join("envs").is_dir().then_some(shared)
+    if shared.join("envs").is_dir() {
+        return Some(shared);
+    }
+    bin_dir.ancestors().take(4).find_map(recorded_root)
+}
+
+/// The plugin root named by `dir/setup.status` (`root=PATH`), if it is
+/// still there.
+fn recorded_root(dir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dir.join("setup.status")).ok()?;
+    let root = text.lines().find_map(|l| l.strip_prefix("root="))?;
+    let root = PathBuf::from(root);
+    root.join("envs")
+        .join("default.env")
+        .is_file()
+        .then_some(root)
 }
 
 /// The directory holding the orc executables that are running now, so a
