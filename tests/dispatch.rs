@@ -753,12 +753,12 @@ fn bad_input_is_refused_clearly() {
     }
     let run = e.dispatch(&["--label", "q", "1"]);
     run.assert_code(2);
-    e.set("ORC_MERGE_METHOD", "ff");
+    e.set("ORC_MERGE_METHOD", "octopus");
     let run = e.dispatch(&["1"]);
     run.assert_code(2);
     assert!(
         run.stderr
-            .starts_with("orc-dispatch: error: unknown ORC_MERGE_METHOD (ff)"),
+            .starts_with("orc-dispatch: error: unknown ORC_MERGE_METHOD (octopus)"),
         "{}",
         run.stderr
     );
