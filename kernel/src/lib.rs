@@ -12,6 +12,7 @@ pub mod clock;
 pub mod context;
 pub mod ctl;
 pub mod dispatch;
+pub mod ending;
 pub mod error;
 pub mod events;
 pub mod exit;
