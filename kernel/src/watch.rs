@@ -43,7 +43,8 @@ pub struct Report {
     /// The record's detail.
     pub detail: String,
     /// How the end was learned: `record` (read from the record), `wake`
-    /// (the doorbell rang), `exit` (the shim was found dead).
+    /// (the doorbell rang), `exit` (the shim was found dead), `health`
+    /// (blocked on a prompt past `ORC_BLOCKED_AFTER`, still running).
     pub via: &'static str,
 }
 
@@ -292,8 +293,13 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
         Err(e) => return doubt(format!("its shim identity cannot be read: {e}")),
     };
     match ids.shim.liveness() {
-        Liveness::Alive => return Verdict::Running,
+        Liveness::Alive => {
+            return blocked(ctx, proc, &record).map_or(Verdict::Running, Verdict::Ended);
+        }
         Liveness::Unknown => {
+            if let Some(report) = blocked(ctx, proc, &record) {
+                return Verdict::Ended(report);
+            }
             return doubt(format!(
                 "whether its shim (pid {}) lives cannot be told",
                 ids.shim.pid
@@ -347,6 +353,21 @@ fn spawner_lives(ctx: &Context, record: &Record) -> bool {
     };
     matches!(lock.peek(), Ok(Some(l)) if l.session == record.session
         && matches!(l.holder, Holder::Process { id } if id.liveness() == Liveness::Alive))
+}
+
+/// A running worker that has waited on a permission prompt for longer
+/// than `ORC_BLOCKED_AFTER` is reported `blocked` (via `health`); it keeps
+/// running, and its record is left as it is.
+fn blocked(ctx: &Context, proc: &Proc, record: &Record) -> Option<Report> {
+    let after = Duration::from_secs(ctx.config.number("ORC_BLOCKED_AFTER").ok()?);
+    let (waited, why) = crate::health::blocked_for(proc)?;
+    (waited >= after).then(|| Report {
+        issue: record.issue,
+        kind: record.kind,
+        result: Outcome::Blocked.to_string(),
+        detail: format!("{why} (for {}s; still running)", waited.as_secs()),
+        via: "health",
+    })
 }
 
 fn report(record: &Record, via: &'static str) -> Report {
