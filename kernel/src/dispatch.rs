@@ -41,7 +41,9 @@
 mod adopt;
 mod ends;
 mod engine;
+mod fresh;
 pub mod gh;
+mod github;
 mod holds;
 pub mod journal;
 mod local;

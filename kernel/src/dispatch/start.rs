@@ -60,6 +60,16 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Phase::Review => Kind::Reviewer,
             _ => Kind::Worker,
         };
+        if kind == Kind::Worker
+            && let Some(why) = self.not_wanted(i)?
+        {
+            self.emit(Step::Skipped {
+                issue,
+                reason: why.clone(),
+            })?;
+            self.end(i, End::Skipped, why)?;
+            return Ok(Started::No);
+        }
         let mut req = Request {
             issue: Some(issue),
             kind: Some(kind),
