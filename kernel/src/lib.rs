@@ -39,6 +39,7 @@ pub mod signal;
 pub mod spawn;
 pub mod supervise;
 pub mod target;
+pub mod top;
 pub mod tracker;
 pub mod trust;
 pub mod wake;
