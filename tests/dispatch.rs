@@ -681,7 +681,7 @@ fn killed_at_any_step_nothing_is_lost_or_done_twice() {
             .matches(&format!("fake-agent: issue {n} mode ok"))
             .count();
         assert_eq!(agents, 1, "issue {n}: {log}");
-        assert!(!e.has_worktree(n), "issue {n}'s worktree is reaped");
+        assert!(!e.has_worktree(n), "issue {n}'s worktree is reaped: {run}");
     }
     assert_eq!(e.git(&["branch", "--list", "issue/*"]), "");
 }

@@ -34,7 +34,10 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 let ready = match it.j.phase {
                     Phase::Retry | Phase::Resume | Phase::Review => continuing,
                     Phase::Queued => {
-                        !continuing && it.held.is_none() && self.blockers(it).is_empty()
+                        !continuing
+                            && !self.opts.land
+                            && it.held.is_none()
+                            && self.blockers(it).is_empty()
                     }
                     _ => false,
                 };

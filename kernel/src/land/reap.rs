@@ -61,8 +61,20 @@ pub fn reap(
         }
     }
     if let Some(path) = path.filter(|p| p.is_dir()) {
-        let status = Git::at(path).ok(["status", "--porcelain", "--untracked-files=normal"])?;
-        if !status.is_empty() {
+        // A worktree git no longer knows (half removed) holds nothing to
+        // save, as cleanup judges it too.
+        let out = Git::at(path).run(["status", "--porcelain", "--untracked-files=normal"])?;
+        let status = if out.status.success() {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        } else {
+            String::new()
+        };
+        // Files missing from the worktree lose nothing (its commit is
+        // landed): that is what a removal cut short by a kill leaves.
+        let work = status
+            .lines()
+            .any(|l| !matches!(l.get(..2), Some(" D" | "D " | "DD")));
+        if work {
             return Ok(Reaped::Kept(format!(
                 "the worktree {} has uncommitted changes",
                 path.display()
