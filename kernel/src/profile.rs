@@ -191,6 +191,16 @@ pub const CATALOGUE: &[Var] = &[
         about: "orc-dispatch: a reviewer looks at verified work before it is merged",
     },
     Var {
+        name: "ORC_CI_WAIT",
+        default: "3600",
+        about: "orc-dispatch: the longest wait for a pull request's running checks",
+    },
+    Var {
+        name: "ORC_CI_POLL",
+        default: "30",
+        about: "orc-dispatch: seconds between looks at a pull request's running checks",
+    },
+    Var {
         name: "ORC_DELETE_BRANCH",
         default: "true",
         about: "delete a merged pull request's remote branch",
