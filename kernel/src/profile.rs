@@ -81,6 +81,11 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds between liveness checks in orc-watch",
     },
     Var {
+        name: "ORC_WATCH_CHECKS",
+        default: "60",
+        about: "checks orc-watch makes of a worker whose fate it cannot tell before reporting it as error",
+    },
+    Var {
         name: "ORC_TRACKER",
         default: "",
         about: "issue tracker: local or github; default local when .orc/issues/ exists",
