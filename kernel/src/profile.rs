@@ -5,6 +5,13 @@
 //! the explicit environment. The profile name is `ORC_ENV` (default
 //! `default`). Profile files are data, never shell: `KEY=VALUE` lines, `#`
 //! comments, optional single or double quotes, no expansion.
+//!
+//! An empty value means unset in every layer: `ORC_MAX_WORKERS=` (exported
+//! empty, or an empty line in a profile) falls back to the layer below, then
+//! the default. Every resolved value is checked against its [`rules::Rule`]
+//! here, so a bad setting stops any tool before it creates anything.
+
+pub mod rules;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -234,14 +241,15 @@ impl Config {
 
     /// Resolve from an explicit environment and layers (for tests).
     pub fn resolve(env: &[(String, String)], layers: &Layers) -> Result<Config> {
-        let explicit: BTreeMap<&str, &str> =
-            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let profile = explicit
-            .get("ORC_ENV")
-            .copied()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("default");
-        check_name("profile name (ORC_ENV)", profile)?;
+        let explicit: BTreeMap<&str, &str> = env
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let profile = explicit.get("ORC_ENV").copied().unwrap_or("default");
+        if check_name("profile name", profile).is_err() {
+            rules::check("ORC_ENV", profile, &Origin::Environment)?;
+        }
 
         let mut values: BTreeMap<String, (String, Origin)> = CATALOGUE
             .iter()
@@ -257,7 +265,9 @@ impl Config {
             };
             found = true;
             for (key, value) in parse_profile(&text, &file)? {
-                values.insert(key, (value, Origin::Profile(file.clone())));
+                if !value.is_empty() {
+                    values.insert(key, (value, Origin::Profile(file.clone())));
+                }
             }
         }
         if !found && profile != "default" {
@@ -267,6 +277,11 @@ impl Config {
         }
         for (key, value) in explicit {
             values.insert(key.to_string(), (value.to_string(), Origin::Environment));
+        }
+        for (key, (value, origin)) in &values {
+            if CATALOGUE.iter().any(|v| v.name == key) {
+                rules::check(key, value, origin)?;
+            }
         }
         Ok(Config {
             values,
@@ -285,9 +300,11 @@ impl Config {
     /// Set `name` for this process as the environment would: a flag that
     /// stands for a variable (`orc-dispatch --max N` for `ORC_MAX_WORKERS`)
     /// must reach the kernel calls it makes in-process.
-    pub fn set(&mut self, name: &str, value: &str) {
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        rules::check(name, value, &Origin::Environment)?;
         self.values
             .insert(name.to_string(), (value.to_string(), Origin::Environment));
+        Ok(())
     }
 
     /// Where `name`'s value came from.
@@ -300,24 +317,34 @@ impl Config {
         &self.profile
     }
 
-    /// A whole number of seconds or a count, with the variable in the error.
+    /// A whole number of seconds or a count (0 when unset). The value was
+    /// checked against its rule when the configuration was resolved; the
+    /// error here is for a variable outside the catalogue.
     pub fn number(&self, name: &str) -> Result<u64> {
         let raw = self.get(name).unwrap_or("0");
-        raw.parse::<u64>().map_err(|_| {
-            Error::usage(format!("{name} must be a whole number"), raw).hint(format!(
-                "set by {}",
-                self.origin(name)
-                    .map_or("nothing".into(), |o| o.to_string())
-            ))
-        })
+        match rules::parse_number(raw) {
+            Some(n) => Ok(n),
+            None => Err(
+                rules::check(name, raw, self.origin(name).unwrap_or(&Origin::Default))
+                    .err()
+                    .unwrap_or_else(|| Error::usage(format!("invalid {name}"), raw)),
+            ),
+        }
     }
 
-    /// A boolean (`1`, `true`, `yes`, `on` are true).
+    /// A timeout in seconds where 0 means "no timeout": `None` then.
+    pub fn timeout(&self, name: &str) -> Result<Option<std::time::Duration>> {
+        let secs = self.number(name)?;
+        Ok((secs > 0).then(|| std::time::Duration::from_secs(secs)))
+    }
+
+    /// A boolean (`1`, `true`, `yes`, `on` in any case are true).
     pub fn flag(&self, name: &str) -> bool {
-        matches!(
-            self.get(name),
-            Some("1" | "true" | "yes" | "on" | "TRUE" | "True")
-        )
+        self.get(name).is_some_and(|v| {
+            ["1", "true", "yes", "on"]
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(v))
+        })
     }
 
     /// Every resolved variable with its origin, sorted by name.
@@ -328,7 +355,9 @@ impl Config {
     }
 }
 
-/// Mask secrets for display: names containing TOKEN, KEY, SECRET or PASSWORD.
+/// Mask secrets for display: the whole value of a name containing TOKEN,
+/// KEY, SECRET or PASSWORD, and in any other value every token that looks
+/// like a credential ([`crate::secret::redact`]).
 pub fn mask(name: &str, value: &str) -> String {
     let upper = name.to_ascii_uppercase();
     let secret = ["TOKEN", "KEY", "SECRET", "PASSWORD"]
@@ -337,7 +366,7 @@ pub fn mask(name: &str, value: &str) -> String {
     if secret && !value.is_empty() {
         "****".to_string()
     } else {
-        value.to_string()
+        crate::secret::redact(value).into_owned()
     }
 }
 

@@ -122,7 +122,10 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
     }
 
     let config = &ctx.config;
-    let timeout = Duration::from_secs(config.number("ORC_WORKER_TIMEOUT")?);
+    // ORC_WORKER_TIMEOUT=0 means no timeout: a deadline a century away.
+    let timeout = config
+        .timeout("ORC_WORKER_TIMEOUT")?
+        .unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
     let grace = Duration::from_secs(config.number("ORC_TERM_GRACE")?);
     let nice = nice_of(&record.priority)?;
     let worktree = record.worktree.clone().map(PathBuf::from);

@@ -189,6 +189,13 @@ pub fn spawn(ctx: &Context, req: &Request) -> Result<Spawned> {
     let lock = IssueLock::new(&ctx.state, &plan.repo, plan.issue);
     let mut undo = Undo { steps: Vec::new() };
 
+    // The issue is read (and its title checked) before anything is created.
+    let issue = tracker::fetch(
+        plan.tracker,
+        &plan.repo.root,
+        req.repo_slug.as_deref(),
+        plan.issue,
+    )?;
     lock.acquire(Holder::Process { id: me }, session.name())?;
     let l = lock.clone();
     undo.push("the issue lock", move || {
@@ -212,13 +219,6 @@ pub fn spawn(ctx: &Context, req: &Request) -> Result<Spawned> {
     }
     let max = ctx.config.number("ORC_MAX_WORKERS")?;
     check_capacity(&session, max)?;
-
-    let issue = tracker::fetch(
-        plan.tracker,
-        &plan.repo.root,
-        req.repo_slug.as_deref(),
-        plan.issue,
-    )?;
 
     let now = clock::now_rfc3339()?;
     let mut record = Record::new(plan.issue, plan.kind, session.name(), &now);
