@@ -748,7 +748,7 @@ fn bad_input_is_refused_clearly() {
     run.assert_code(2);
     assert!(
         run.stderr
-            .starts_with("orc-dispatch: error: unknown ORC_MERGE_METHOD (ff)"),
+            .starts_with("orc-dispatch: error: invalid ORC_MERGE_METHOD=\"ff\" set in the environment\nhint: ORC_MERGE_METHOD accepts one of: squash, merge, rebase"),
         "{}",
         run.stderr
     );

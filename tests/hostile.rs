@@ -10,5 +10,9 @@ mod common;
 
 #[path = "hostile/canonical.rs"]
 mod canonical;
+#[path = "hostile/other_user.rs"]
+mod other_user;
 #[path = "hostile/settings.rs"]
 mod settings;
+#[path = "hostile/statedir.rs"]
+mod statedir;

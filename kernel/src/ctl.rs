@@ -188,7 +188,7 @@ pub fn logs(proc: &Proc, follow: bool, mut out: impl FnMut(&[u8]) -> Result<()>)
                 .flatten()
                 .is_some_and(|r| r.state.is_active())
                 || proc.shim_liveness() == Liveness::Alive);
-        if let Ok(mut file) = std::fs::File::open(&path) {
+        if let Ok(mut file) = crate::fsutil::open_read(&path) {
             let _ = file.seek(SeekFrom::Start(offset));
             let mut buf = Vec::new();
             let n = file

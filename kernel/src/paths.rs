@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsutil::ensure_private_dir;
+use crate::fsutil::{check_ancestors, check_private, ensure_private_dir};
 use crate::profile::Config;
 
 /// The root of orc's state, created with mode 0700.
@@ -47,7 +47,15 @@ impl StateDir {
     }
 
     fn ensure(&self) -> Result<()> {
-        ensure_private_dir(&self.root)?;
+        // The state directory itself may be reached through a symlink the
+        // user made; what it points to must be theirs, and so must the
+        // directories that hold it.
+        check_ancestors(&self.root)?;
+        match std::fs::metadata(&self.root) {
+            Ok(meta) => check_private(&self.root, &meta)?,
+            Err(_) => ensure_private_dir(&self.root)?,
+        }
+        crate::fsutil::register_private_root(&self.root);
         let probe = nix::unistd::access(
             &self.root,
             nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
@@ -103,6 +111,11 @@ pub fn home() -> Result<PathBuf> {
         Some(h) if Path::new(&h).is_absolute() => Ok(PathBuf::from(h)),
         _ => Err(Error::usage("HOME is not set to an absolute path", "HOME")),
     }
+}
+
+/// `${XDG_STATE_HOME:-$HOME/.local/state}`.
+pub fn state_home() -> Result<PathBuf> {
+    default_state_home()
 }
 
 fn default_state_home() -> Result<PathBuf> {

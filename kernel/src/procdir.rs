@@ -182,7 +182,7 @@ impl Proc {
     /// stopped or what it waits for.
     pub fn log_tail(&self) -> String {
         use std::io::{Read, Seek, SeekFrom};
-        let Ok(mut file) = std::fs::File::open(self.log_path()) else {
+        let Ok(mut file) = crate::fsutil::open_read(&self.log_path()) else {
             return String::new();
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);

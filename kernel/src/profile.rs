@@ -73,6 +73,11 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds between TERM and KILL of the agent's process group",
     },
     Var {
+        name: "ORC_LOCK_TIMEOUT",
+        default: "60",
+        about: "seconds any tool waits for a lock before it names the holder and fails",
+    },
+    Var {
         name: "ORC_POLL_INTERVAL",
         default: "1",
         about: "seconds between liveness checks in orc-watch",
@@ -163,6 +168,14 @@ pub const CATALOGUE: &[Var] = &[
         about: "RFC 3339 time that replaces the clock (tests only)",
     },
 ];
+
+/// `ORC_LOCK_TIMEOUT` as last resolved (0: not resolved yet).
+static LOCK_TIMEOUT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `ORC_LOCK_TIMEOUT` in seconds as this process last resolved it, if it did.
+pub fn lock_timeout() -> Option<u64> {
+    Some(LOCK_TIMEOUT.load(std::sync::atomic::Ordering::Relaxed)).filter(|&s| s > 0)
+}
 
 /// Where a resolved value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,6 +295,13 @@ impl Config {
             if CATALOGUE.iter().any(|v| v.name == key) {
                 rules::check(key, value, origin)?;
             }
+        }
+        // Lock waits happen deep below any Config: they read it from here.
+        if let Some(secs) = values
+            .get("ORC_LOCK_TIMEOUT")
+            .and_then(|(v, _)| rules::parse_number(v))
+        {
+            LOCK_TIMEOUT.store(secs, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(Config {
             values,

@@ -6,7 +6,6 @@
 //! reaps the agent, and writes `crashed` (or `timeout`, `killed`) when the
 //! agent ends without a terminal record — then rings the wake FIFO at once.
 
-use std::fs::OpenOptions;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -214,11 +213,7 @@ fn start_agent(
         cmd.current_dir(dir);
     }
     if !opts.interactive {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(proc.log_path())
-            .map_err(|e| Error::io("open the log", &proc.log_path(), e))?;
+        let log = crate::fsutil::open_append(&proc.log_path())?;
         let err = log
             .try_clone()
             .map_err(|e| Error::io("open the log", &proc.log_path(), e))?;

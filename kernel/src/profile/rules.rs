@@ -79,6 +79,7 @@ pub fn rule(name: &str) -> Rule {
         },
         "ORC_TERM_GRACE" => secs(1, 24 * 3600),
         "ORC_POLL_INTERVAL" => secs(1, 3600),
+        "ORC_LOCK_TIMEOUT" => secs(1, 24 * 3600),
         "ORC_RETRY_MAX" => Rule::Number {
             min: 0,
             max: 100,

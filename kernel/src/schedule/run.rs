@@ -3,9 +3,8 @@
 //! `logs/<id>.run.log`, record the start and the end in the registry, and
 //! raise a desktop notification when the run fails.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -151,12 +150,7 @@ fn unload_once(schedule: &Schedule) {
 }
 
 fn open_log(path: &std::path::Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io("open the run log", path, e))
+    crate::fsutil::open_append(path)
 }
 
 /// One line in the run log, stamped. A log that cannot be written must
