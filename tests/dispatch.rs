@@ -728,7 +728,7 @@ fn bad_input_is_refused_clearly() {
         (
             &["../1"],
             2,
-            "error: invalid value '../1' for '[ISSUES]...': not an issue number (../1)",
+            "orc-dispatch: error: invalid value '../1' for '[ISSUES]...': not an issue number (../1)",
         ),
     ];
     for (args, code, first) in cases {
@@ -743,12 +743,14 @@ fn bad_input_is_refused_clearly() {
     }
     let run = e.dispatch(&["--label", "q", "1"]);
     run.assert_code(2);
-    e.set("ORC_MERGE_METHOD", "ff");
+    e.set("ORC_MERGE_METHOD", "octopus");
     let run = e.dispatch(&["1"]);
     run.assert_code(2);
     assert!(
-        run.stderr
-            .starts_with("orc-dispatch: error: invalid ORC_MERGE_METHOD=\"ff\" set in the environment\nhint: ORC_MERGE_METHOD accepts one of: squash, merge, rebase"),
+        run.stderr.starts_with(
+            "orc-dispatch: error: invalid ORC_MERGE_METHOD=\"octopus\" set in the environment
+hint: ORC_MERGE_METHOD accepts one of: squash, merge, rebase"
+        ),
         "{}",
         run.stderr
     );

@@ -96,9 +96,13 @@ pub fn rule(name: &str) -> Rule {
         "ORC_TRACKER" => Rule::Choice(&["local", "github"]),
         "ORC_AGENT" => Rule::Choice(AGENTS),
         "ORC_BACKEND" => Rule::Choice(&["headless", "tmux", "wezterm"]),
-        "ORC_MERGE_METHOD" => Rule::Choice(&["squash", "merge", "rebase"]),
+        "ORC_MERGE_METHOD" => Rule::Choice(&["ff", "merge", "squash", "rebase"]),
+        "ORC_MERGE" => Rule::Choice(&["local", "github"]),
+        "ORC_CHECK_TIMEOUT" => secs(1, 24 * 3600),
         "ORC_SCHED_BACKEND" => Rule::Choice(&["crontab", "atd", "launchd"]),
-        "ORC_AUTO_MERGE" | "ORC_DISABLE_STOP_GUARD" => Rule::Flag,
+        "ORC_AUTO_MERGE" | "ORC_DISABLE_STOP_GUARD" | "ORC_REVIEW" | "ORC_DELETE_BRANCH" => {
+            Rule::Flag
+        }
         "ORC_NOW" => Rule::Time,
         _ => Rule::Text,
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::backend::BackendKind;
+use super::backend_kind::BackendKind;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::liveness::ProcessId;
