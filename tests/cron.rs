@@ -264,7 +264,7 @@ fn bad_requests_change_nothing() {
     assert_fails(
         &e.run(CRON, &["add", "--schedule", "* * * * *", "--", "true"]),
         2,
-        "orc-cron: error: unknown scheduler backend (systemd)",
+        "orc-cron: error: invalid ORC_SCHED_BACKEND=\"systemd\" set in the environment",
     );
     assert_eq!(e.snapshot(), before);
 }

@@ -749,7 +749,7 @@ fn bad_input_is_refused_clearly() {
     assert!(
         run.stderr.starts_with(
             "orc-dispatch: error: invalid ORC_MERGE_METHOD=\"octopus\" set in the environment
-hint: ORC_MERGE_METHOD accepts one of: squash, merge, rebase"
+hint: ORC_MERGE_METHOD accepts one of: ff, merge, squash, rebase"
         ),
         "{}",
         run.stderr

@@ -10,9 +10,17 @@ mod common;
 
 #[path = "hostile/canonical.rs"]
 mod canonical;
+#[path = "hostile/cleanup.rs"]
+mod cleanup;
 #[path = "hostile/other_user.rs"]
 mod other_user;
+#[path = "hostile/prompt.rs"]
+mod prompt;
+#[path = "sched_env/mod.rs"]
+mod sched_env;
 #[path = "hostile/settings.rs"]
 mod settings;
+#[path = "hostile/shared.rs"]
+mod shared;
 #[path = "hostile/statedir.rs"]
 mod statedir;

@@ -239,7 +239,7 @@ fn bad_issue_ids_and_kinds_are_refused() {
     assert_fails(
         &out,
         2,
-        "orc-state: error: unknown kind (boss)\nhint: kinds are: worker, reviewer",
+        "orc-state: error: invalid ORC_KIND=\"boss\" set in the environment\nhint: ORC_KIND accepts one of: worker, reviewer",
     );
     let out = run(env.cmd("orc-state").args(["RUNNING", "x"]));
     assert_fails(

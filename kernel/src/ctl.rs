@@ -196,7 +196,12 @@ pub fn logs(proc: &Proc, follow: bool, mut out: impl FnMut(&[u8]) -> Result<()>)
                 .map_err(|e| Error::io("read", &path, e))?;
             offset += n as u64;
             if n > 0 {
-                out(&buf)?;
+                // Credentials the agent printed are masked on the way out;
+                // bytes that are not text pass as they are.
+                match std::str::from_utf8(&buf) {
+                    Ok(text) => out(crate::secret::redact(text).as_bytes())?,
+                    Err(_) => out(&buf)?,
+                }
             }
         }
         if !writing {

@@ -21,7 +21,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .prefix(TEMP_PREFIX)
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+        .map_err(|e| Error::io("create a temporary file in", dir, without_path(e)))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("write", tmp.path(), e))?;
     tmp.as_file()
@@ -30,6 +30,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     tmp.persist(path)
         .map_err(|e| Error::io("rename into place", path, e.error))?;
     sync_dir(dir)
+}
+
+/// `err` without the ` at path "…"` that tempfile appends, so an error
+/// names its path once (as its subject), not twice.
+fn without_path(err: std::io::Error) -> std::io::Error {
+    let text = err.to_string();
+    match text.find(" at path ") {
+        Some(at) => std::io::Error::new(err.kind(), text[..at].to_string()),
+        None => err,
+    }
 }
 
 /// fsync a directory so a rename or create in it survives a crash.
@@ -286,6 +296,23 @@ pub fn read_to_string(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_names_its_path_once() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", Path::new("."), e))?;
+        let file = dir.path().join("file");
+        fs::write(&file, "x").map_err(|e| Error::io("write", &file, e))?;
+        let err = write_atomic(&file.join("f.json"), b"{}", 0o600).err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            text,
+            format!(
+                "cannot create a temporary file in: Not a directory (os error 20) ({})",
+                file.display()
+            )
+        );
+        Ok(())
+    }
 
     #[test]
     fn atomic_write_sets_mode_and_leaves_no_temp() -> Result<()> {

@@ -95,7 +95,7 @@ pub const CATALOGUE: &[Var] = &[
     Var {
         name: "ORC_AGENT_CMD",
         default: "",
-        about: "custom agent command template ({prompt} {agent} {issue} {worktree})",
+        about: "custom agent command template ({prompt} {prompt_file} {agent} {issue} {worktree})",
     },
     Var {
         name: "ORC_BACKEND",

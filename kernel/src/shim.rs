@@ -40,10 +40,13 @@ pub struct Options {
     pub issue: Issue,
     /// The agent's program.
     pub program: String,
-    /// The agent's arguments (the prompt is one of them, never a shell string).
+    /// The agent's arguments (never a shell string; the prompt is not among
+    /// them unless a custom template asked for `{prompt}`).
     pub args: Vec<String>,
     /// Attached to a terminal (tmux, wezterm) rather than writing to the log.
     pub interactive: bool,
+    /// The agent reads the worker's prompt file on its standard input.
+    pub stdin_prompt: bool,
 }
 
 /// Why the shim stopped the agent itself, if it did.
@@ -217,7 +220,15 @@ fn start_agent(
         let err = log
             .try_clone()
             .map_err(|e| Error::io("open the log", &proc.log_path(), e))?;
-        cmd.stdin(Stdio::null()).stdout(log).stderr(err);
+        let stdin = if opts.stdin_prompt {
+            Stdio::from(
+                crate::fsutil::open_read(&proc.prompt_path())
+                    .map_err(|e| crate::fsutil::open_error("read", &proc.prompt_path(), e))?,
+            )
+        } else {
+            Stdio::null()
+        };
+        cmd.stdin(stdin).stdout(log).stderr(err);
     }
     let interactive = opts.interactive;
     // SAFETY: the closure runs in the child between fork and exec and only

@@ -47,13 +47,16 @@ impl Plan for Fresh {
     }
 
     fn claim(&mut self, ctx: &Context, t: &Target, proc: &Proc, undo: &mut Undo) -> Result<()> {
-        // Read the issue first: a refused title must leave no lock behind.
+        // Read the issue and check where its worktree will go first: a
+        // refused title or a `.worktrees` link out of the repository must
+        // leave no lock behind.
         self.issue = Some(tracker::fetch(
             t.tracker,
             &t.repo.root,
             self.repo_slug.as_deref(),
             t.issue,
         )?);
+        worktree::check_inside(&t.repo, &worktree::worktree_path(&t.repo, t.issue, "x"))?;
         let me = ProcessId::current();
         let lock = IssueLock::new(&ctx.state, &t.repo, t.issue);
         lock.acquire(Holder::Process { id: me }, ctx.session.name())?;

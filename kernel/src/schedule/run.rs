@@ -183,6 +183,7 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             schedule.repo.display().to_string(),
         ));
     }
+    let mut stdin = Stdio::null();
     let mut cmd = match &schedule.action {
         Action::Command { argv } => {
             let (program, args) = argv
@@ -204,6 +205,9 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             )?;
             let mut cmd = Command::new(launch.program);
             cmd.args(launch.args);
+            if launch.stdin_prompt {
+                stdin = prompt_on_stdin(prompt)?;
+            }
             cmd
         }
         Action::Label { label } => {
@@ -221,12 +225,26 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             cmd
         }
     };
-    cmd.current_dir(&schedule.repo)
+    cmd.stdin(stdin)
+        .current_dir(&schedule.repo)
         .env_clear()
         .envs(agent::scrub(std::env::vars()))
         .env("ORC_STATE_DIR", state.root())
         .env("ORC_SCHEDULE_ID", &schedule.id);
     Ok(cmd)
+}
+
+/// The scheduled prompt as a standard input: an unlinked temporary file
+/// (no name another user could guess or read), so the prompt stays off the
+/// process table.
+fn prompt_on_stdin(prompt: &str) -> Result<Stdio> {
+    use std::io::{Seek, Write};
+    let mut file = tempfile::tempfile()
+        .map_err(|e| Error::failure(format!("cannot hold the prompt: {e}"), "prompt"))?;
+    file.write_all(prompt.as_bytes())
+        .and_then(|()| file.rewind())
+        .map_err(|e| Error::failure(format!("cannot hold the prompt: {e}"), "prompt"))?;
+    Ok(Stdio::from(file))
 }
 
 /// Start `cmd` with its output in the log and wait for its exit code.
@@ -237,7 +255,6 @@ fn wait(cmd: &mut Command, log: &File, schedule: &Schedule) -> Result<i32> {
             .map_err(|e| Error::failure(format!("cannot share the run log: {e}"), "log"))
     };
     let status = cmd
-        .stdin(Stdio::null())
         .stdout(io(log)?)
         .stderr(io(log)?)
         .status()
