@@ -41,6 +41,7 @@ pub mod spawn;
 pub mod supervise;
 pub mod target;
 pub mod text;
+pub mod top;
 pub mod tracker;
 pub mod trust;
 pub mod wake;
