@@ -321,12 +321,10 @@ fn a_prompt_runs_as_text_with_the_captured_path() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    // The prompt reaches `claude -p` on its standard input, never its argv.
     let args = e.fake_file("agent.args").expect("the agent ran");
-    assert_eq!(
-        args.split('\0').rev().nth(1),
-        Some(prompt),
-        "args: {args:?}"
-    );
+    assert!(!args.contains("pwned"), "args: {args:?}");
+    assert_eq!(e.fake_file("agent.stdin").as_deref(), Some(prompt));
     assert_eq!(
         e.fake_file("agent.pwd").unwrap().trim(),
         e.repo.display().to_string()
