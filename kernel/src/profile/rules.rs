@@ -80,6 +80,21 @@ pub fn rule(name: &str) -> Rule {
         "ORC_TERM_GRACE" => secs(1, 24 * 3600),
         "ORC_POLL_INTERVAL" => secs(1, 3600),
         "ORC_LOCK_TIMEOUT" => secs(1, 24 * 3600),
+        "ORC_CONTAIN" => Rule::Choice(&["auto", "cgroup", "group"]),
+        "ORC_BLOCKED_AFTER" => secs(1, 7 * 24 * 3600),
+        "ORC_MAX_REVIEWERS" => Rule::Number {
+            min: 0,
+            max: 1000,
+            unit: "reviewers",
+            zero: Some("no limit of their own"),
+        },
+        "ORC_STALL_TIMEOUT" => Rule::Number {
+            min: 0,
+            max: YEAR,
+            unit: "seconds",
+            zero: Some("off"),
+        },
+        "ORC_TRACKER_POLL" => secs(1, 24 * 3600),
         "ORC_RETRY_MAX" => Rule::Number {
             min: 0,
             max: 100,
@@ -100,9 +115,11 @@ pub fn rule(name: &str) -> Rule {
         "ORC_MERGE" => Rule::Choice(&["local", "github"]),
         "ORC_CHECK_TIMEOUT" => secs(1, 24 * 3600),
         "ORC_SCHED_BACKEND" => Rule::Choice(&["crontab", "atd", "launchd"]),
-        "ORC_AUTO_MERGE" | "ORC_DISABLE_STOP_GUARD" | "ORC_REVIEW" | "ORC_DELETE_BRANCH" => {
-            Rule::Flag
-        }
+        "ORC_AUTO_MERGE"
+        | "ORC_DISABLE_STOP_GUARD"
+        | "ORC_REVIEW"
+        | "ORC_DELETE_BRANCH"
+        | "ORC_NOTIFY_DESKTOP" => Rule::Flag,
         "ORC_NOW" => Rule::Time,
         _ => Rule::Text,
     }
