@@ -39,6 +39,7 @@ pub mod repo;
 pub mod review;
 pub mod schedule;
 pub mod secret;
+pub mod service;
 pub mod session;
 pub mod shim;
 pub mod signal;
