@@ -34,6 +34,7 @@ pub mod schedule;
 pub mod session;
 pub mod shim;
 pub mod signal;
+pub mod slurm;
 pub mod spawn;
 pub mod supervise;
 pub mod target;
