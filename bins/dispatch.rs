@@ -1,5 +1,7 @@
 //! orc-dispatch: the run queue as a program.
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -35,8 +37,12 @@ const EXAMPLES: &str =
     "  ORC_RETRY_BACKOFF      seconds before the first retry, doubled each time, at most 300 (default 30)",
     "  ORC_THROTTLE_COOLDOWN  seconds a throttled worker waits when no reset time is given (default 300)",
     "  ORC_REVIEW_MAX_ROUNDS  change requests before a person decides (default 2)",
-    "  ORC_AUTO_MERGE         true: merge approved pull requests (default false: leave them to a person)",
-    "  ORC_MERGE_METHOD       squash, merge or rebase (default squash)",
+    "  ORC_AUTO_MERGE         true: merge verified, approved work (default false: leave it to a person)",
+    "  ORC_MERGE              local (orc merges into the base) or github (the PR); default by tracker",
+    "  ORC_MERGE_METHOD       ff, merge or squash (default merge)",
+    "  ORC_CHECK_CMD          the project's check (e.g. make test), run by orc on the branch tip",
+    "  ORC_CHECK_TIMEOUT      seconds the check may run (default 1800)",
+    "  ORC_REVIEW             false: no reviewer before the merge (default true)",
     "  ORC_TRACKER            local or github (default: local when .orc/issues/ exists)",
     "  ORC_POLL_INTERVAL      seconds between checks of running workers (default 1)",
     "  ORC_NOW                a fixed time: backoffs and cooldowns then pass at once (tests only)",
@@ -76,7 +82,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::parse::<Cli>("orc-dispatch") {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cli::run("orc-dispatch", || {
         let source = match (cli.label, cli.query) {
             (Some(label), _) => Source::Label(label),

@@ -4,6 +4,11 @@
 //! arguments exit 1 (a non-blocking error Claude Code shows and ignores),
 //! and everything it cannot make sense of at run time exits 0, silently.
 
+// orc-hook parses by itself (a hook must never exit 2); it shares only the
+// generation of completions and man pages.
+#[allow(dead_code)]
+mod common;
+
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -35,6 +40,9 @@ enum Event {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = common::generated::<Cli>("orc-hook") {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

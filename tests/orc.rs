@@ -12,12 +12,13 @@ use orc_kernel::exit;
 use orc_kernel::ids::Kind::Worker;
 use orc_kernel::record::{Outcome, State};
 
-const TOOLS: [&str; 5] = [
+const TOOLS: [&str; 6] = [
     "orc-lock",
     "orc-state",
     "orc-signal",
     "orc-notify",
     "orc-ps",
+    "orc-top",
 ];
 
 #[test]
@@ -26,7 +27,9 @@ fn help_lists_the_tools_and_the_exit_codes() {
     for flag in ["--help", "-h", "help"] {
         let out = assert_ok(&run(env.cmd("orc").arg(flag)));
         assert!(out.starts_with("usage: orc TOOL [ARGS...]"), "{out}");
-        for tool in ["spawn", "watch", "signal", "ps", "lock", "state", "notify"] {
+        for tool in [
+            "spawn", "watch", "signal", "ps", "top", "lock", "state", "notify",
+        ] {
             assert!(
                 out.contains(&format!("\n  {tool} ")),
                 "{flag} lacks {tool}:\n{out}"
@@ -113,11 +116,11 @@ fn the_sibling_tool_wins_over_path() {
 #[test]
 fn unknown_or_malformed_tools_are_usage_errors() {
     let env = TestEnv::new();
-    let out = run(env.cmd("orc").args(["nosuch", "x"]));
+    let out = run(env.cmd("orc").args(["nosuchtool", "x"]));
     assert_fails(
         &out,
         2,
-        "orc: error: cannot run orc-nosuch: No such file or directory (os error 2) (orc-nosuch)\nhint: run `orc --help`",
+        "orc: error: unknown tool (nosuchtool)\nhint: the tools are: spawn, watch, signal, ps, top, ctl, cleanup, dispatch, cron, at, lock, state, notify, ci, shim, hook, completions, man\n",
     );
     for bad in ["../lock", "LOCK", "lock/../ps", "lock2", " lock"] {
         let out = run(env.cmd("orc").arg(bad));
@@ -164,4 +167,131 @@ fn every_tool_reports_bad_flags_in_one_format() {
             &format!("{tool}: error: unexpected argument '--no-such-flag' found"),
         );
     }
+}
+
+/// Every tool, as `orc --help` lists it.
+const ALL_TOOLS: [&str; 16] = [
+    "spawn", "watch", "signal", "ps", "top", "ctl", "cleanup", "dispatch", "cron", "at", "lock",
+    "state", "notify", "ci", "shim", "hook",
+];
+
+#[test]
+fn help_has_examples_and_the_common_environment() {
+    let env = TestEnv::new();
+    let out = assert_ok(&run(env.cmd("orc").arg("--help")));
+    for tool in ALL_TOOLS.iter().chain(&["completions", "man"]) {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("  {tool} ")))
+            .unwrap_or_else(|| panic!("no line for {tool}:\n{out}"));
+        assert!(line.len() > tool.len() + 10, "{line}");
+    }
+    assert!(out.contains("Examples:\n  orc spawn 42"), "{out}");
+    for var in [
+        "ORC_STATE_DIR",
+        "ORC_SESSION",
+        "ORC_ENV",
+        "ORC_ROOT",
+        "ORC_AGENT",
+    ] {
+        assert!(out.contains(&format!("\n  {var} ")), "{var}:\n{out}");
+    }
+}
+
+#[test]
+fn bash_completions_cover_every_tool_and_parse() {
+    let env = TestEnv::new();
+    let out = assert_ok(&run(env.cmd("orc").args(["completions", "bash"])));
+    for tool in ALL_TOOLS {
+        assert!(
+            out.contains(&format!(" orc-{tool}\n")) || out.contains(&format!(" orc-{tool} ")),
+            "no completion registered for orc-{tool}"
+        );
+    }
+    assert!(out.contains("--priority"), "orc-spawn's flags are missing");
+    let script = env.root.join("orc.bash");
+    fs::write(&script, &out).unwrap();
+    // bash parses it, and completing `orc-spawn --pri` offers --priority.
+    let probe = format!(
+        "source '{}'; COMP_WORDS=(orc-spawn --pri); COMP_CWORD=1; \
+         spec=$(complete -p orc-spawn); f=${{spec#*-F }}; f=${{f%% *}}; \
+         \"$f\" orc-spawn --pri orc-spawn; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let got = run(std::process::Command::new("bash").args(["-c", &probe]));
+    assert_eq!(assert_ok(&got).trim(), "--priority");
+    // One tool only, and orc's own tool names.
+    let one = assert_ok(&run(env.cmd("orc").args(["completions", "bash", "ps"])));
+    assert!(
+        one.contains("orc-ps") && !one.contains("orc-spawn"),
+        "{one}"
+    );
+    let own = assert_ok(&run(env.cmd("orc").args(["completions", "fish", "orc"])));
+    assert!(
+        own.contains("dispatch") && own.contains("completions"),
+        "{own}"
+    );
+    for shell in ["zsh", "fish"] {
+        let out = assert_ok(&run(env.cmd("orc").args(["completions", shell, "spawn"])));
+        assert!(out.contains("priority"), "{shell}:\n{out}");
+    }
+}
+
+#[test]
+fn completions_and_man_refuse_bad_input() {
+    let env = TestEnv::new();
+    let out = run(env.cmd("orc").args(["completions", "tcsh"]));
+    assert_fails(
+        &out,
+        2,
+        "orc: error: no completions for this shell (tcsh)\nhint: ",
+    );
+    let out = run(env.cmd("orc").arg("completions"));
+    assert_fails(&out, 2, "orc: error: which shell? (orc completions)\n");
+    let out = run(env.cmd("orc").args(["completions", "bash", "nosuchtool"]));
+    assert_fails(&out, 2, "orc: error: unknown tool (nosuchtool)\n");
+    let out = run(env.cmd("orc").args(["man", "nosuchtool"]));
+    assert_fails(&out, 2, "orc: error: unknown tool (nosuchtool)\n");
+    let out = run(env.cmd("orc").arg("man"));
+    assert_fails(&out, 2, "orc: error: which tool? (orc man)\n");
+}
+
+#[test]
+fn every_tool_has_a_man_page_that_renders() {
+    let env = TestEnv::new();
+    let spawn = assert_ok(&run(env.cmd("orc").args(["man", "spawn"])));
+    assert!(spawn.contains("priority"), "{spawn}");
+    for tool in ALL_TOOLS
+        .iter()
+        .map(|t| format!("orc-{t}"))
+        .chain(["orc".into()])
+    {
+        let page = assert_ok(&run(env.cmd("orc").args(["man", &tool])));
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH"),
+            "{tool}:\n{page}"
+        );
+        assert!(page.contains(&format!(".TH {tool} 1")), "{tool}:\n{page}");
+        let roff = env.root.join(format!("{tool}.1"));
+        fs::write(&roff, &page).unwrap();
+        if !has_program("groff") {
+            eprintln!("skipped: rendering the man pages: groff is not installed");
+            return;
+        }
+        {
+            let text = run(std::process::Command::new("groff")
+                .args(["-man", "-Tutf8"])
+                .arg(&roff));
+            assert!(text.status.success(), "{tool}: groff failed");
+            assert!(!text.stdout.is_empty(), "{tool}: groff printed nothing");
+        }
+    }
+}
+
+/// Whether `program` is on PATH (groff renders the man pages when it is).
+fn has_program(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fsutil::ensure_private_dir;
+use crate::places::default_state_home;
 use crate::profile::Config;
+
+pub use crate::places::{bin_dir, config_home, home, plugin_root};
 
 /// The root of orc's state, created with mode 0700.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,57 +98,4 @@ impl StateDir {
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
     }
-}
-
-/// The user's home directory from `HOME`.
-pub fn home() -> Result<PathBuf> {
-    match std::env::var_os("HOME") {
-        Some(h) if Path::new(&h).is_absolute() => Ok(PathBuf::from(h)),
-        _ => Err(Error::usage("HOME is not set to an absolute path", "HOME")),
-    }
-}
-
-fn default_state_home() -> Result<PathBuf> {
-    match std::env::var_os("XDG_STATE_HOME") {
-        Some(x) if Path::new(&x).is_absolute() => Ok(PathBuf::from(x)),
-        _ => Ok(home()?.join(".local").join("state")),
-    }
-}
-
-/// `${XDG_CONFIG_HOME:-$HOME/.config}`, if either is usable.
-pub fn config_home() -> Option<PathBuf> {
-    match std::env::var_os("XDG_CONFIG_HOME") {
-        Some(x) if Path::new(&x).is_absolute() => Some(PathBuf::from(x)),
-        _ => home().ok().map(|h| h.join(".config")),
-    }
-}
-
-/// The plugin root: `ORC_ROOT`, else the first ancestor of the running
-/// executable that holds `envs/default.env` (a checkout's
-/// `target/release/orc-x`), else `<prefix>/share/orc` next to an installed
-/// `<prefix>/bin/orc-x`.
-pub fn plugin_root() -> Option<PathBuf> {
-    if let Some(root) = std::env::var_os("ORC_ROOT").filter(|r| !r.is_empty()) {
-        return Some(PathBuf::from(root));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let bin_dir = exe.parent()?;
-    if let Some(root) = bin_dir
-        .ancestors()
-        .take(4)
-        .find(|d| d.join("envs").join("default.env").is_file())
-    {
-        return Some(root.to_path_buf());
-    }
-    let shared = bin_dir.parent()?.join("share").join("orc");
-    shared.join("envs").is_dir().then_some(shared)
-}
-
-/// The directory holding the orc executables that are running now, so a
-/// tool can start its siblings (`orc-shim`, `orc-<tool>`) by full path.
-pub fn bin_dir() -> Option<PathBuf> {
-    std::env::current_exe()
-        .ok()?
-        .parent()
-        .map(Path::to_path_buf)
 }

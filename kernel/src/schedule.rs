@@ -12,6 +12,8 @@
 //! `launchd_plist` turns an expression into launchd's calendar.
 
 pub mod backend;
+pub mod backend_kind;
+pub mod capture;
 pub mod cron;
 pub mod desktop;
 pub mod front;
