@@ -9,7 +9,34 @@
 
 use std::process::{Command, Stdio};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
+
+/// A worker's job, as its record carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlurmJob {
+    /// The job id, once the controller gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<u64>,
+    /// The job name orc chose (`orc-<session>-<kind>-<N>-<attempt>`), which
+    /// finds the job before its id is known.
+    pub name: String,
+    /// The job's state as last seen (`PENDING`, `RUNNING`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Why it waits, while it waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The node it runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The time limit given to Slurm (`--time`).
+    pub time: String,
+    /// The words of `ORC_SLURM_ARGS` given to `srun`.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
 
 /// A job's state as Slurm names it (`JobState=` of `scontrol show job`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +110,78 @@ pub enum Lookup {
     Gone,
     /// Slurm could not be asked (no client, controller down): say nothing.
     Unknown(String),
+}
+
+/// Check that this host can submit jobs: `srun` and `squeue` are on PATH.
+pub fn client_ready() -> Result<()> {
+    for program in ["srun", "squeue", "scontrol", "scancel"] {
+        if which::which(program).is_err() {
+            return Err(Error::failure(
+                format!("the slurm backend needs {program}, which is not on PATH"),
+                program,
+            )
+            .hint("install the Slurm client (Debian: slurm-client) or use another ORC_BACKEND"));
+        }
+    }
+    Ok(())
+}
+
+/// The nodes of the cluster that are not this host, by `sinfo`'s names.
+pub fn other_nodes() -> Vec<String> {
+    let Ok(out) = Command::new("sinfo")
+        .args(["-h", "-N", "-o", "%N"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    let mut nodes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && *n != host)
+        .map(str::to_string)
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes
+}
+
+/// A warning when `path` is on a filesystem that only this host sees while
+/// the cluster has other nodes: the job may land where the worktree or the
+/// state directory does not exist.
+pub fn storage_warning(path: &std::path::Path, other_nodes: &[String]) -> Option<String> {
+    use nix::sys::statfs::{NFS_SUPER_MAGIC, SMB_SUPER_MAGIC, statfs};
+    if other_nodes.is_empty() {
+        return None;
+    }
+    let fs = statfs(path).ok()?;
+    let kind = fs.filesystem_type();
+    // NFS, SMB and the cluster filesystems (Lustre, GPFS, CephFS, BeeGFS,
+    // 9p, FUSE mounts) are what nodes share; by magic number where nix has
+    // no name for it.
+    const SHARED: &[i64] = &[
+        0x0BD0_0BD0, // Lustre
+        0x4750_4653, // GPFS
+        0x00C3_6400, // CephFS
+        0x1982_0401, // BeeGFS
+        0x0102_1997, // 9p
+        0x6573_5546, // FUSE
+        0xFE53_4D42, // SMB2
+        0xFF53_4D42, // CIFS
+    ];
+    let magic = kind.0 as i64;
+    if kind == NFS_SUPER_MAGIC || kind == SMB_SUPER_MAGIC || SHARED.contains(&magic) {
+        return None;
+    }
+    Some(format!(
+        "{} is on a local filesystem (magic {magic:#x}), but the cluster has other nodes ({}): \
+         a job placed there cannot see it; put the repository and ORC_STATE_DIR on shared storage \
+         or pin jobs to this host (ORC_SLURM_ARGS=--nodelist=...)",
+        path.display(),
+        other_nodes.join(", ")
+    ))
 }
 
 /// Split `ORC_SLURM_ARGS` into srun's words: separated by blanks, with
@@ -203,8 +302,13 @@ pub fn find_by_name(name: &str) -> Result<Option<u64>> {
         .output()
         .map_err(|e| Error::failure(format!("cannot run squeue: {e}"), name.to_string()))?;
     if !out.status.success() {
-        let why = String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; ");
-        return Err(Error::failure(format!("squeue failed: {why}"), name.to_string()));
+        let why = String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .replace('\n', "; ");
+        return Err(Error::failure(
+            format!("squeue failed: {why}"),
+            name.to_string(),
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -229,8 +333,13 @@ pub fn cancel(id: u64, signal: Option<&str>) -> Result<()> {
     if out.status.success() {
         Ok(())
     } else {
-        let why = String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; ");
-        Err(Error::failure(format!("scancel failed: {why}"), id.to_string()))
+        let why = String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .replace('\n', "; ");
+        Err(Error::failure(
+            format!("scancel failed: {why}"),
+            id.to_string(),
+        ))
     }
 }
 
@@ -240,7 +349,8 @@ mod tests {
 
     #[test]
     fn args_split_on_blanks_and_keep_quoted_words_whole() {
-        let words = split_args("  --partition=debug  --mem=2G '--comment=a b' \"--x=c'd\"").unwrap();
+        let words =
+            split_args("  --partition=debug  --mem=2G '--comment=a b' \"--x=c'd\"").unwrap();
         assert_eq!(
             words,
             ["--partition=debug", "--mem=2G", "--comment=a b", "--x=c'd"]
@@ -296,12 +406,18 @@ mod tests {
         assert!(!info.state.is_live());
         assert_eq!(info.exit, Some((0, 15)));
 
-        assert_eq!(parse_scontrol("slurm_load_jobs error: Invalid job id"), None);
+        assert_eq!(
+            parse_scontrol("slurm_load_jobs error: Invalid job id"),
+            None
+        );
     }
 
     #[test]
     fn states_read_as_slurm_names_them() {
-        assert_eq!(JobState::parse("CANCELLED by 0"), JobState::Ended("CANCELLED".into()));
+        assert_eq!(
+            JobState::parse("CANCELLED by 0"),
+            JobState::Ended("CANCELLED".into())
+        );
         assert_eq!(JobState::parse("COMPLETING"), JobState::Completing);
         assert!(JobState::parse("COMPLETING").is_live());
         assert!(JobState::parse("CONFIGURING").is_live());

@@ -178,7 +178,7 @@ pub fn check(ctx: &Context, proc: &Proc, via: &'static str) -> Result<Option<Rep
     let Some(ids) = proc.shim()? else {
         return Ok(None);
     };
-    if ids.shim.liveness() != Liveness::Dead {
+    if proc.supervisor_liveness(&ids) != Liveness::Dead {
         return Ok(blocked(ctx, proc, &record));
     }
     // The shim is verifiably gone and nobody wrote a result: the agent (if
@@ -186,7 +186,13 @@ pub fn check(ctx: &Context, proc: &Proc, via: &'static str) -> Result<Option<Rep
     if let Some(agent) = ids.agent.filter(|a| a.liveness() == Liveness::Alive) {
         let _ = killpg(Pid::from_raw(agent.pid), Signal::SIGKILL);
     }
-    let detail = format!("the shim (pid {}) died", ids.shim.pid);
+    let detail = match proc.slurm_job() {
+        Some(job) => format!(
+            "the shim (pid {}) died and slurm job {job} ended",
+            ids.shim.pid
+        ),
+        None => format!("the shim (pid {}) died", ids.shim.pid),
+    };
     match worker::end(ctx, proc, Outcome::Crashed, &detail, "orc-watch", None)? {
         Some(record) => Ok(Some(report(&record, "exit"))),
         None => Ok(proc.read()?.map(|r| report(&r, "record"))),
