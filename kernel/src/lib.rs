@@ -14,6 +14,7 @@ pub mod contain;
 pub mod context;
 pub mod ctl;
 pub mod dispatch;
+pub mod ending;
 pub mod error;
 pub mod events;
 pub mod exit;
