@@ -4,6 +4,7 @@
 //!
 //! The tests run one at a time: a node with two CPUs is all a test's jobs
 //! have, and one of them fills it on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
