@@ -43,6 +43,9 @@ struct Cli {
     /// The node side of a Slurm job (started by `srun`, never by hand).
     #[arg(long, conflicts_with_all = ["interactive", "detach"])]
     node: bool,
+    /// Feed the worker's prompt file to the agent's standard input.
+    #[arg(long)]
+    stdin_prompt: bool,
     /// The agent's command line.
     #[arg(last = true, required = true)]
     agent: Vec<String>,
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
             } else {
                 Place::Local
             },
+            stdin_prompt: cli.stdin_prompt,
         };
         let code = shim::run(&ctx, &opts)?;
         Ok(u8::try_from(code).unwrap_or(1))

@@ -98,13 +98,19 @@ pub(super) fn submit_command(
         opts.issue.to_string(),
         "--kind".to_string(),
         opts.kind.to_string(),
-        "--".to_string(),
-        opts.program.clone(),
     ]);
+    if opts.stdin_prompt {
+        // The node-side shim reads the prompt file (shared, like the whole
+        // proc directory) into the agent's stdin; srun's own stays empty.
+        args.push("--stdin-prompt".to_string());
+    }
+    args.push("--".to_string());
+    args.push(opts.program.clone());
     args.extend(opts.args.iter().cloned());
     let srun = Options {
         program: "srun".to_string(),
         args,
+        stdin_prompt: false,
         ..opts.clone()
     };
     Ok((srun, job))
