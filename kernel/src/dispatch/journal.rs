@@ -72,6 +72,8 @@ pub enum Then {
     Retry,
     /// Another try at the review (the reviewer was throttled).
     Review,
+    /// Another try at the merge (GitHub could not be reached).
+    Merge,
 }
 
 /// Why the dispatcher stops a worker.
@@ -171,6 +173,10 @@ pub struct Journal {
     /// a run killed after the move finds the merge done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landed: Option<String>,
+    /// The pull request's head commit as it was verified: the merge is
+    /// asked for with exactly that head (`--match-head-commit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_head: Option<String>,
     /// Since when the pull request's checks (or GitHub) are waited for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_since: Option<String>,
@@ -193,6 +199,7 @@ impl Journal {
             detail: String::new(),
             reason: None,
             landed: None,
+            pr_head: None,
             waiting_since: None,
             gh_errors: 0,
         }

@@ -134,6 +134,7 @@ impl Github {
     /// Run gh with `args` (plus `--repo`, appended here) and return its
     /// standard output, or the error its failure means.
     fn run(&self, args: &mut Vec<String>, op: &Op) -> Result<Vec<u8>> {
+        count_call();
         if let Some(repo) = &self.repo {
             check_repo_slug(repo)?;
             args.extend(["--repo".to_string(), repo.clone()]);
@@ -426,11 +427,15 @@ impl GhIssue {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        // Titles are one line on GitHub; a stray newline must not break the
+        // task file's heading. Direction overrides are refused, as in every
+        // title and detail orc takes.
+        let title = self.title.replace(['\r', '\n'], " ");
+        crate::text::check_line(&format!("the title of issue #{number}"), &title)
+            .map_err(|e| e.hint("edit the issue's title on GitHub"))?;
         Ok(IssueData {
             number,
-            // Titles are one line on GitHub; a stray newline must not break
-            // the task file's heading.
-            title: self.title.replace(['\r', '\n'], " "),
+            title,
             priority: priority_from_labels(&labels),
             labels,
             depends_on: depends_on_from_body(&self.body, number),
@@ -445,3 +450,17 @@ impl GhIssue {
 
 #[cfg(test)]
 mod tests;
+
+/// Every gh call this process made (the tracker's and dispatch's), for the
+/// GitHub call budget that `orc-dispatch` reports.
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Count one gh call.
+pub fn count_call() {
+    CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many gh calls this process has made.
+pub fn calls() -> u64 {
+    CALLS.load(std::sync::atomic::Ordering::Relaxed)
+}
