@@ -41,8 +41,8 @@
 mod adopt;
 mod ends;
 mod engine;
-mod fresh;
 mod follow;
+mod fresh;
 pub mod gh;
 mod github;
 mod holds;
