@@ -28,6 +28,7 @@ pub mod launch;
 pub mod liveness;
 pub mod lock;
 pub mod paths;
+pub mod permit;
 pub mod places;
 pub mod procdir;
 pub mod profile;
