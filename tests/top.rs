@@ -175,10 +175,10 @@ fn workers_appear_and_change_state_when_they_end() {
     });
     assert!(row(&screen, 2).contains("RUNNING"), "{screen}");
     assert!(screen.contains("running 1/5"), "{screen}");
-    assert!(
-        screen.contains("notify #1 worker TERMINATED cancelled"),
-        "{screen}"
-    );
+    // The event is appended just after the record is replaced.
+    top.wait("the notify event", |s| {
+        s.contains("notify #1 worker TERMINATED cancelled")
+    });
     common::assert_ok(&life.run("orc-signal", &["2", "TERM"]));
     top.wait("worker 2 ended", |s| row(s, 2).contains("TERMINATED"));
 }
