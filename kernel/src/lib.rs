@@ -9,6 +9,7 @@ pub mod ci;
 pub mod cleanup;
 pub mod cli;
 pub mod clock;
+pub mod contain;
 pub mod context;
 pub mod ctl;
 pub mod dispatch;

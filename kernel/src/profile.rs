@@ -66,6 +66,16 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds between TERM and KILL of the agent's process group",
     },
     Var {
+        name: "ORC_CONTAIN",
+        default: "auto",
+        about: "containment of a worker's processes: auto, cgroup or group",
+    },
+    Var {
+        name: "ORC_BLOCKED_AFTER",
+        default: "600",
+        about: "seconds a running worker may wait on a permission prompt before orc-watch reports it blocked",
+    },
+    Var {
         name: "ORC_POLL_INTERVAL",
         default: "1",
         about: "seconds between liveness checks in orc-watch",
