@@ -704,13 +704,11 @@ fn one_dispatcher_per_session() {
     );
     let second = e.dispatch(&["1"]);
     second.assert_code(5);
-    assert!(
-        second
-            .stderr
-            .starts_with("orc-dispatch: error: another orc-dispatch runs session "),
-        "{}",
-        second.stderr
+    let named = format!(
+        "orc-dispatch: error: another orc-dispatch (pid {}) runs session ",
+        first.id()
     );
+    assert!(second.stderr.starts_with(&named), "{}", second.stderr);
     assert!(second.events.is_empty());
     assert!(first.wait().unwrap().success());
 }
