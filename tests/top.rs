@@ -389,3 +389,65 @@ fn all_shows_every_session_and_one_session_only_its_own() {
     common::assert_ok(&life.run("orc-signal", &["7", "TERM"]));
     life.wait_ended(7);
 }
+
+/// The queue panel's line of issue `n`, or "".
+fn queue_line(screen: &str, n: u32) -> String {
+    let tag = format!(" #{n} ");
+    screen
+        .lines()
+        .skip_while(|l| !l.starts_with("QUEUE"))
+        .skip(1)
+        .find(|l| l.contains(&tag))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn retry_and_skip_keys_give_orc_queue_orders() {
+    use orc_kernel::ids::Issue;
+    use orc_kernel::queue::{self, Entry, QueueFile, State as QState};
+    let life = Life::new();
+    let session = life.session();
+    let mut held = Entry::new(Issue::from(12));
+    held.position = 1;
+    held.state = QState::Held;
+    held.reason = "waits for #4".into();
+    let mut gave_up = Entry::new(Issue::from(13));
+    gave_up.position = 2;
+    gave_up.state = QState::GaveUp;
+    gave_up.reason = "failed 3 times".into();
+    let file = QueueFile {
+        version: queue::VERSION,
+        session: session.name().to_string(),
+        updated_at: orc_kernel::clock::now_rfc3339().unwrap(),
+        dispatcher: None,
+        issues: vec![held, gave_up],
+    };
+    queue::save(&session, &file).unwrap();
+    let Some(top) = Top::start(&life, 100, 30, &[]) else {
+        return;
+    };
+    top.wait("the queue", |s| queue_line(s, 13).contains("gave-up"));
+    // R without a queued issue selected says so.
+    top.keys(&["R"]);
+    top.wait("the hint", |s| s.contains("no queued issue selected"));
+
+    top.keys(&["Tab"]);
+    top.wait("#12 selected", |s| queue_line(s, 12).starts_with("> "));
+    top.keys(&["S"]);
+    top.wait("the skip question", |s| s.contains("Skip #12"));
+    assert_eq!(state_of(&session, 12), "held", "nothing before the answer");
+    top.keys(&["y"]);
+    top.wait("#12 skipped", |s| queue_line(s, 12).contains("skipped"));
+    assert_eq!(state_of(&session, 12), "skipped");
+
+    top.keys(&["j", "R"]);
+    top.wait("#13 queued again", |s| queue_line(s, 13).contains("queued"));
+    assert_eq!(state_of(&session, 13), "queued");
+}
+
+fn state_of(session: &orc_kernel::session::Session, n: u32) -> String {
+    let file = orc_kernel::queue::load(session).unwrap().unwrap();
+    let entry = file.issues.iter().find(|e| e.issue.get() == n).unwrap();
+    entry.state.as_str().to_string()
+}

@@ -288,6 +288,16 @@ fn footer_line(app: &App) -> Line<'static> {
         Mode::Confirm { action, key } => {
             return Line::styled(action.question(key), tone_style(app, Tone::Alert));
         }
+        Mode::ConfirmQueue {
+            action,
+            session,
+            issue,
+        } => {
+            return Line::styled(
+                action.question(session, *issue),
+                tone_style(app, Tone::Alert),
+            );
+        }
         _ => {}
     }
     if let Some((text, at)) = &app.message
