@@ -258,28 +258,55 @@ fn comment_on(gh: &Github, issue: Issue, text: &str) -> std::result::Result<(), 
 }
 
 /// Tell a person, now and without a dispatcher, that a schedule failed
-/// (`orc-cron run` and `orc-at run`): de-duplicated per schedule until it
-/// succeeds again ([`schedule_ok`]).
-pub fn schedule_failed(config: &Config, session: &Session, id: &str, detail: &str) -> Result<()> {
-    let mut n = Notifier::new(config, session, None, false)?;
-    // The desktop notification is the schedule runner's own.
-    n.desktop = false;
+/// (`orc-cron run` and `orc-at run`; the runner shows its own desktop
+/// notification): a webhook POST, once per schedule until it succeeds
+/// again ([`schedule_ok`]). The ledger is `notified-schedules.json` in the
+/// state directory.
+pub fn schedule_failed(
+    config: &Config,
+    state_root: &std::path::Path,
+    id: &str,
+    detail: &str,
+) -> Result<()> {
+    let Some(url) = config.get("ORC_NOTIFY_WEBHOOK").filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    webhook::check_url(url)?;
+    let path = state_root.join("notified-schedules.json");
+    let mut sent: BTreeMap<String, String> =
+        read_json(&path, "notification ledger")?.unwrap_or_default();
+    if sent.contains_key(id) {
+        return Ok(());
+    }
+    sent.insert(id.to_string(), "schedule-failed".into());
+    save_ledger(&path, &sent)?;
     let alert = Alert {
         issue: None,
         subject: format!("schedule {id}"),
         reason: "schedule-failed".into(),
         detail: detail.to_string(),
     };
-    n.tell(&alert)?;
-    n.flush(Duration::from_secs(40));
-    Ok(())
+    webhook::post(url, &webhook::body(&alert, "-"))
+        .map_err(|e| Error::failure(format!("could not tell a person: {e}"), url.to_string()))
 }
 
 /// A schedule ran well: its next failure is news again.
-pub fn schedule_ok(config: &Config, session: &Session, id: &str) -> Result<()> {
-    let mut n = Notifier::new(config, session, None, false)?;
-    if n.sent.remove(&format!("schedule {id}")).is_some() {
-        n.save()?;
+pub fn schedule_ok(state_root: &std::path::Path, id: &str) -> Result<()> {
+    let path = state_root.join("notified-schedules.json");
+    let mut sent: BTreeMap<String, String> =
+        read_json(&path, "notification ledger")?.unwrap_or_default();
+    if sent.remove(id).is_some() {
+        save_ledger(&path, &sent)?;
     }
     Ok(())
+}
+
+fn save_ledger(path: &std::path::Path, sent: &BTreeMap<String, String>) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(sent).map_err(|e| {
+        Error::failure(
+            format!("cannot encode the ledger: {e}"),
+            path.display().to_string(),
+        )
+    })?;
+    write_atomic(path, &bytes, 0o600)
 }
