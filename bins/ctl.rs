@@ -72,12 +72,15 @@ enum Verb {
     },
     /// Mark a RUNNING/WAITING worker whose shim is verifiably dead as crashed.
     Recover(Which),
-    /// Remove what is verifiably stale from the state directory.
+    /// Remove what is verifiably stale from the state directory, record
+    /// `crashed` for workers whose shim is verifiably dead, list what is
+    /// kept on doubt, and end with a summary (removed N, kept M, ...).
     Gc {
-        /// Only say what would be removed.
+        /// Only say what would be done; write nothing at all.
         #[arg(long)]
         dry_run: bool,
-        /// One JSON object per removal.
+        /// One JSON object per item ({"action","what","path","why"}); the
+        /// summary goes to stderr.
         #[arg(long)]
         json: bool,
     },
@@ -125,13 +128,25 @@ fn run(verb: Verb) -> Result<u8> {
         Verb::Nice { which, level } => print_json(&ctl::nice(&find(&ctx, &which)?, &level)?)?,
         Verb::Recover(w) => print_json(&ctl::recover(&find(&ctx, &w)?)?)?,
         Verb::Gc { dry_run, json } => {
-            for r in gc::gc(&ctx.state, dry_run)? {
+            let report = gc::gc(&ctx.state, dry_run)?;
+            for r in &report.items {
                 if json {
-                    print_json(&r)?;
+                    print_json(r)?;
                 } else {
-                    let verb = if dry_run { "would remove" } else { "removed" };
-                    cli::out(&format!("{verb} {} {} ({})", r.what, r.path, r.why))?;
+                    cli::out(&format!(
+                        "{} {} {} ({})",
+                        r.action.as_str(),
+                        r.what,
+                        r.path,
+                        r.why
+                    ))?;
                 }
+            }
+            // JSON Lines stay one shape on stdout; the summary goes to stderr.
+            if json {
+                eprintln!("orc-ctl: {}", report.summary(dry_run));
+            } else {
+                cli::out(&report.summary(dry_run))?;
             }
         }
         Verb::Logs { which, follow } => {
