@@ -38,6 +38,7 @@ pub mod record;
 pub mod repo;
 pub mod review;
 pub mod schedule;
+pub mod service;
 pub mod session;
 pub mod shim;
 pub mod signal;
