@@ -37,6 +37,7 @@ pub mod session;
 pub mod shim;
 pub mod signal;
 pub mod spawn;
+pub mod startup;
 pub mod supervise;
 pub mod target;
 pub mod tracker;

@@ -103,7 +103,7 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
     let record = proc.update(|r| plan.ready(r, t, &place, &agent, &clock::now_rfc3339()?))?;
 
     start::shim(ctx, t, &proc, &place.worktree, &launch, env)?;
-    let started = start::wait(&proc)?;
+    let started = start::wait(&ctx.state, &proc)?;
     undo.disarm();
 
     session.ensure(Some(&t.repo))?;
