@@ -17,7 +17,9 @@ const EXAMPLES: &str =
   orc-dispatch 12 14 15                 # these issues, by priority then age
   orc-dispatch --query 'label:bug no:assignee' --retries 1
   orc-dispatch --label ready --dry-run  # the order, and what is held and why; changes nothing
-  orc-dispatch --label ready --once     # one pass (for cron): start what fits, then exit";
+  orc-dispatch --label ready --once     # one pass (for cron): start what fits, then exit
+  orc-dispatch --label ready --follow   # a service: admit new issues, drop closed ones, until stopped
+  orc-queue                             # the queue, its states and reasons (queue.json)";
 
 /// Run a queue of issues: take them from the tracker (skipping closed ones
 /// and ones another session holds), order them by priority then age, hold
@@ -27,7 +29,8 @@ const EXAMPLES: &str =
 /// escalate. Prints one JSON line per step (queued, held, ready, skipped,
 /// adopted, restored, spawned, finished, verified, retried, requeued,
 /// warning; then one end per issue: merged, approved, gave-up, escalated,
-/// unverified, suspended or held, each with an "end" field; summary last)
+/// unverified, suspended or held, each with an "end" field; summary last;
+/// with --follow also cancelled, stalled, order, notified and stopping)
 /// and a summary line on stderr. Killed and run again, it adopts the
 /// workers that still run and goes on.
 #[derive(Parser)]
@@ -45,11 +48,18 @@ const EXAMPLES: &str =
     "  ORC_REVIEW             false: no reviewer before the merge (default true)",
     "  ORC_TRACKER            local or github (default: local when .orc/issues/ exists)",
     "  ORC_POLL_INTERVAL      seconds between checks of running workers (default 1)",
+    "  ORC_MAX_REVIEWERS      reviewers at once, within --max (default 0: no limit of their own)",
+    "  ORC_STALL_TIMEOUT      seconds without progress before a worker is stopped and retried as stalled (default 900; 0: off)",
+    "  ORC_TRACKER_POLL       --follow: seconds between looks at the tracker (default 60)",
+    "  ORC_NOTIFY_WEBHOOK     an http(s) URL told (Slack-compatible JSON) when a result needs a person",
+    "  ORC_NOTIFY_DESKTOP     a desktop notification when a result needs a person (default true)",
     "  ORC_NOW                a fixed time: backoffs and cooldowns then pass at once (tests only)",
     "",
     "Exit status: 0 when every issue ended merged or approved (or was skipped);",
     "1 when one gave up, was escalated, unverified, suspended or held; 5 when",
-    "another orc-dispatch runs this session."]))]
+    "another orc-dispatch runs this session (its pid is named). With --follow,",
+    "SIGTERM or SIGINT stops it after the current step, with the summary; the",
+    "workers keep running for the next orc-dispatch to adopt."]))]
 struct Cli {
     /// These issues (instead of --label or --query).
     #[arg(conflicts_with_all = ["label", "query"])]
@@ -71,8 +81,14 @@ struct Cli {
     #[arg(long)]
     dry_run: bool,
     /// One pass: act on what ended, start what fits, exit without waiting.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "follow")]
     once: bool,
+    /// Run until SIGTERM or SIGINT: ask the tracker again every
+    /// ORC_TRACKER_POLL seconds (local issues: on every change), admit
+    /// newly matching issues, drop queued ones that no longer match, and
+    /// stop (TERM, worktree kept) the workers of those that run.
+    #[arg(long)]
+    follow: bool,
     /// OWNER/REPO of the GitHub issues and pull requests.
     #[arg(long, value_name = "OWNER/REPO")]
     repo: Option<String>,
@@ -103,6 +119,7 @@ fn main() -> ExitCode {
             dry_run: cli.dry_run,
             once: cli.once,
             repo_slug: cli.repo,
+            follow: cli.follow,
         };
         let ctx = Context::orchestrator(None)?;
         let human = !cli.json && cli::stdout_is_tty();

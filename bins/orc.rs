@@ -17,6 +17,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("signal", "send TERM, SUSPEND or KILL to a worker"),
     ("ps", "list workers"),
     (
+        "top",
+        "a live view of workers, queue, schedules and events; keys act",
+    ),
+    (
         "ctl",
         "control workers across sessions; show the configuration",
     ),
@@ -25,6 +29,10 @@ const TOOLS: &[(&str, &str)] = &[
         "remove a worker's worktree, branch, lock and records",
     ),
     ("dispatch", "run a queue of issues"),
+    (
+        "queue",
+        "show the run queue; retry, skip, requeue, prio, hold, release",
+    ),
     ("cron", "recurring schedules"),
     ("at", "one-shot schedules"),
     ("lock", "issue locks and named mutexes"),

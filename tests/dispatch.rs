@@ -417,6 +417,16 @@ fn requested_changes_resume_the_worker_until_the_rounds_run_out() {
 }
 
 #[test]
+fn a_worker_blocked_on_a_permission_is_escalated_not_retried() {
+    let e = Env::new();
+    e.issue(1, "", "fake-mode: denied");
+    let run = e.dispatch(&["1"]);
+    assert_all(&run, &[1], "escalated", 1);
+    assert!(run.of("retried", 1).is_empty(), "{run}");
+    assert_eq!(run.spawned("worker"), [1], "{run}");
+}
+
+#[test]
 fn a_merge_conflict_or_red_checks_after_merge_escalate() {
     let mut e = Env::new();
     e.set("ORC_AUTO_MERGE", "true");
@@ -694,13 +704,11 @@ fn one_dispatcher_per_session() {
     );
     let second = e.dispatch(&["1"]);
     second.assert_code(5);
-    assert!(
-        second
-            .stderr
-            .starts_with("orc-dispatch: error: another orc-dispatch runs session "),
-        "{}",
-        second.stderr
+    let named = format!(
+        "orc-dispatch: error: another orc-dispatch (pid {}) runs session ",
+        first.id()
     );
+    assert!(second.stderr.starts_with(&named), "{}", second.stderr);
     assert!(second.events.is_empty());
     assert!(first.wait().unwrap().success());
 }

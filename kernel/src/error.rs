@@ -23,6 +23,8 @@ pub enum Kind {
     AtCapacity,
     /// The issue lock is held by someone else (exit 5).
     Locked,
+    /// A signal was not applied: a stronger one is pending (exit 6).
+    NotApplied,
     /// Temporary failure, retry later (exit 75).
     TempFail,
     /// A wait ran out of time (exit 124).
@@ -106,6 +108,7 @@ impl Error {
             Kind::SignalPending => exit::SIGNAL_PENDING,
             Kind::AtCapacity => exit::AT_CAPACITY,
             Kind::Locked => exit::LOCKED,
+            Kind::NotApplied => exit::NOT_APPLIED,
             Kind::TempFail => exit::TEMPFAIL,
             Kind::Timeout => exit::TIMEOUT,
             Kind::BrokenPipe => exit::OK,

@@ -15,6 +15,8 @@ pub const SIGNAL_PENDING: u8 = 3;
 pub const AT_CAPACITY: u8 = 4;
 /// `orc-spawn`, `orc-lock`: the issue lock is held by someone else.
 pub const LOCKED: u8 = 5;
+/// `orc-signal`: not applied, a stronger signal is already pending.
+pub const NOT_APPLIED: u8 = 6;
 /// Temporary failure (the agent was throttled); retry later.
 pub const TEMPFAIL: u8 = 75;
 /// `orc-watch`: the timeout passed before the workers ended.
@@ -31,6 +33,7 @@ Exit codes:
   3    signal pending (orc-state)
   4    at capacity (orc-spawn)
   5    issue locked (orc-spawn, orc-lock)
+  6    signal not applied: a stronger one is pending (orc-signal)
   75   temporary failure (throttled)
   124  timeout (orc-watch)
   128+n  the agent was killed by signal n (orc-shim)";

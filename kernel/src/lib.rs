@@ -4,11 +4,13 @@
 //! into this crate, print, and map errors to exit codes with [`cli`].
 
 pub mod agent;
+pub mod alert;
 pub mod backend;
 pub mod ci;
 pub mod cleanup;
 pub mod cli;
 pub mod clock;
+pub mod contain;
 pub mod context;
 pub mod ctl;
 pub mod dispatch;
@@ -29,6 +31,7 @@ pub mod places;
 pub mod procdir;
 pub mod profile;
 pub mod ps;
+pub mod queue;
 pub mod record;
 pub mod repo;
 pub mod review;
@@ -40,6 +43,7 @@ pub mod spawn;
 pub mod startup;
 pub mod supervise;
 pub mod target;
+pub mod top;
 pub mod tracker;
 pub mod trust;
 pub mod wake;

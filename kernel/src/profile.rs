@@ -66,6 +66,16 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds between TERM and KILL of the agent's process group",
     },
     Var {
+        name: "ORC_CONTAIN",
+        default: "auto",
+        about: "containment of a worker's processes: auto, cgroup or group",
+    },
+    Var {
+        name: "ORC_BLOCKED_AFTER",
+        default: "600",
+        about: "seconds a running worker may wait on a permission prompt before orc-watch reports it blocked",
+    },
+    Var {
         name: "ORC_POLL_INTERVAL",
         default: "1",
         about: "seconds between liveness checks in orc-watch",
@@ -114,6 +124,31 @@ pub const CATALOGUE: &[Var] = &[
         name: "ORC_THROTTLE_COOLDOWN",
         default: "300",
         about: "orc-dispatch: seconds before a throttled worker runs again, when no reset time is given",
+    },
+    Var {
+        name: "ORC_MAX_REVIEWERS",
+        default: "0",
+        about: "orc-dispatch: most reviewers at once, within --max (0: no limit of their own)",
+    },
+    Var {
+        name: "ORC_STALL_TIMEOUT",
+        default: "900",
+        about: "orc-dispatch: seconds without progress (record, log, commits) before a worker is stopped and retried as stalled (0: off)",
+    },
+    Var {
+        name: "ORC_TRACKER_POLL",
+        default: "60",
+        about: "orc-dispatch --follow: seconds between looks at the tracker (local issues are also watched for changes)",
+    },
+    Var {
+        name: "ORC_NOTIFY_WEBHOOK",
+        default: "",
+        about: "an http(s) URL that gets a Slack-compatible JSON POST when a result needs a person",
+    },
+    Var {
+        name: "ORC_NOTIFY_DESKTOP",
+        default: "true",
+        about: "a desktop notification (notify-send, osascript) when a result needs a person",
     },
     Var {
         name: "ORC_REVIEW_MAX_ROUNDS",

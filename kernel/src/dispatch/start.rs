@@ -32,6 +32,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         for continuing in [true, false] {
             for (i, it) in self.items.iter().enumerate() {
                 let ready = match it.j.phase {
+                    _ if it.hold => false,
                     Phase::Retry | Phase::Resume | Phase::Review => continuing,
                     Phase::Queued => {
                         !continuing && it.held.is_none() && self.blockers(it).is_empty()
@@ -46,6 +47,11 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         for i in order {
             if self.running() >= self.set.max {
                 break;
+            }
+            if self.items[i].j.phase == Phase::Review && self.reviewers() >= self.set.max_reviewers
+            {
+                // ORC_MAX_REVIEWERS: the slot goes to a worker instead.
+                continue;
             }
             if let Started::NoSlot = self.start(i)? {
                 break;
@@ -63,7 +69,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         let mut req = Request {
             issue: Some(issue),
             kind: Some(kind),
-            priority: self.items[i].data.priority.clone(),
+            priority: Some(self.items[i].priority()),
             repo_slug: self.opts.repo_slug.clone(),
             tracker: Some(self.tracker.as_str().to_string()),
             ..Request::default()

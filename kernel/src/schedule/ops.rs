@@ -192,6 +192,21 @@ impl Listed {
     }
 }
 
+/// The next fire time of `timing` after `now`, local: none for a one-shot
+/// whose time has passed, or an expression that never fires.
+pub fn next_fire(timing: &Timing, now: &chrono::DateTime<chrono::Local>) -> Option<String> {
+    match timing {
+        Timing::Cron { schedule: expr } => CronExpr::parse(expr)
+            .ok()
+            .and_then(|e| e.next_after(now))
+            .map(|t| format_local(&t)),
+        Timing::At { at } => clock::parse(at)
+            .ok()
+            .filter(|t| *t > *now)
+            .map(|t| format_local(&t.with_timezone(&chrono::Local))),
+    }
+}
+
 /// The schedules of one kind, each checked against its OS scheduler.
 pub fn list(state: &StateDir, recurring: bool) -> Result<Vec<Listed>> {
     let now = local_now()?;
@@ -199,17 +214,10 @@ pub fn list(state: &StateDir, recurring: bool) -> Result<Vec<Listed>> {
     let registry = Registry::load(state)?;
     let mut rows = Vec::new();
     for schedule in registry.schedules {
-        let next = match &schedule.timing {
-            Timing::Cron { schedule: expr } if recurring => CronExpr::parse(expr)
-                .ok()
-                .and_then(|e| e.next_after(&now))
-                .map(|t| format_local(&t)),
-            Timing::At { at } if !recurring => clock::parse(at)
-                .ok()
-                .filter(|t| *t > now)
-                .map(|t| format_local(&t.with_timezone(&chrono::Local))),
-            _ => continue,
-        };
+        if matches!(schedule.timing, Timing::Cron { .. }) != recurring {
+            continue;
+        }
+        let next = next_fire(&schedule.timing, &now);
         let (state, problem) = if schedule.last_fired_at.is_some() && !recurring {
             ("done", None)
         } else {
