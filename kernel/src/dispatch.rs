@@ -42,7 +42,9 @@ mod adopt;
 mod ends;
 mod engine;
 mod follow;
+mod fresh;
 pub mod gh;
+mod github;
 mod holds;
 pub mod journal;
 mod local;
@@ -83,6 +85,9 @@ pub struct Options {
     pub once: bool,
     /// `OWNER/REPO` for the GitHub tracker and pull requests.
     pub repo_slug: Option<String>,
+    /// `orc-dispatch land N`: act on the ended worker of the one issue
+    /// given (never start a fresh one); refuse an issue without a worker.
+    pub land: bool,
     /// Run until stopped: follow the tracker, admit new issues, drop or
     /// cancel the ones that no longer match.
     pub follow: bool,
@@ -95,6 +100,9 @@ pub fn run(
     emit: impl FnMut(&Line) -> Result<()>,
 ) -> Result<Summary> {
     let started = Instant::now();
+    if opts.land {
+        has_worker(ctx, &opts.source)?;
+    }
     let _guard = if opts.dry_run {
         None
     } else {
@@ -112,6 +120,32 @@ pub fn run(
         d.drive()?;
     }
     d.finish(started)
+}
+
+/// `land` needs the worker whose work it lands.
+fn has_worker(ctx: &Context, source: &Source) -> Result<()> {
+    let Source::Issues(issues) = source else {
+        return Err(Error::usage(
+            "land takes one issue number",
+            "orc-dispatch land",
+        ));
+    };
+    for &issue in issues {
+        let worker = crate::procdir::Proc::new(&ctx.session, crate::ids::Kind::Worker, issue);
+        if !worker.exists() {
+            return Err(Error::failure(
+                format!(
+                    "issue {issue} has no worker to land in session {}",
+                    ctx.session.name()
+                ),
+                worker.dir().display().to_string(),
+            )
+            .hint(format!(
+                "`orc-spawn {issue}` starts one; `orc-dispatch {issue}` runs it to the end"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One dispatcher per session at a time: two would both start the same

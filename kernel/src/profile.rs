@@ -81,6 +81,11 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds between liveness checks in orc-watch",
     },
     Var {
+        name: "ORC_WATCH_CHECKS",
+        default: "60",
+        about: "checks orc-watch makes of a worker whose fate it cannot tell before reporting it as error",
+    },
+    Var {
         name: "ORC_TRACKER",
         default: "",
         about: "issue tracker: local or github; default local when .orc/issues/ exists",
@@ -194,6 +199,16 @@ pub const CATALOGUE: &[Var] = &[
         name: "ORC_REVIEW",
         default: "true",
         about: "orc-dispatch: a reviewer looks at verified work before it is merged",
+    },
+    Var {
+        name: "ORC_CI_WAIT",
+        default: "3600",
+        about: "orc-dispatch: the longest wait for a pull request's running checks",
+    },
+    Var {
+        name: "ORC_CI_POLL",
+        default: "30",
+        about: "orc-dispatch: seconds between looks at a pull request's running checks",
     },
     Var {
         name: "ORC_DELETE_BRANCH",

@@ -192,6 +192,17 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Phase::Done { end: End::Approved } if self.set.auto_merge => {
                 item.j.phase = Phase::Merging;
             }
+            // Merged on GitHub by a run killed before it reaped: the merge
+            // step finds the pull request merged and reaps.
+            Phase::Done { end: End::Merged }
+                if self.set.land.place == crate::land::Where::Github
+                    && rec
+                        .worktree
+                        .as_deref()
+                        .is_some_and(|w| std::path::Path::new(w).is_dir()) =>
+            {
+                item.j.phase = Phase::Merging;
+            }
             _ => {}
         }
         Ok(None)

@@ -96,6 +96,10 @@ pub(super) struct Settings {
     pub poll: Duration,
     /// `ORC_REVIEW_MAX_ROUNDS`, for messages (the kernel's review log counts).
     pub review_max: u64,
+    /// The longest wait for a pull request's checks (`ORC_CI_WAIT`).
+    pub ci_wait: u64,
+    /// Seconds between looks at checks that still run (`ORC_CI_POLL`).
+    pub ci_poll: u64,
     /// Reviewers at once (`ORC_MAX_REVIEWERS`, at most `max`).
     pub max_reviewers: usize,
     /// No progress for this long is a stall (`ORC_STALL_TIMEOUT`; zero: off).
@@ -128,6 +132,8 @@ impl Settings {
             land: crate::land::Settings::resolve(config, tracker)?,
             poll: Duration::from_secs(config.number("ORC_POLL_INTERVAL")?.max(1)),
             review_max: config.number("ORC_REVIEW_MAX_ROUNDS")?,
+            ci_wait: config.number("ORC_CI_WAIT")?,
+            ci_poll: config.number("ORC_CI_POLL")?.max(1),
             max_reviewers: match config.number("ORC_MAX_REVIEWERS")? {
                 0 => usize::try_from(max).unwrap_or(usize::MAX),
                 n => usize::try_from(n.min(max)).unwrap_or(usize::MAX),
@@ -158,6 +164,11 @@ pub(super) struct Dispatcher<'a, E> {
     pub items: Vec<Item>,
     /// Dependencies outside the queue: whether each is satisfied, and why not.
     pub outside: HashMap<Issue, Result<(), String>>,
+    /// The open issues of the queue's label or query, and when they were
+    /// read (GitHub: one batched list serves the starts of a poll interval).
+    pub open: Option<(Instant, std::collections::HashSet<Issue>)>,
+    /// The pull requests GitHub reported in this turn (one batched call).
+    pub prs: Option<super::verify::Snapshot>,
     /// Something started since the records were last read: a worker that
     /// ended before its doorbell was opened rang nobody, so look again
     /// before waiting.
@@ -212,12 +223,25 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
             alerts,
             items: Vec::new(),
             outside: HashMap::new(),
+            prs: None,
+            open: None,
             fresh: false,
             set,
             opts,
             ctx,
             emit,
         })
+    }
+
+    /// The run's pull requests with their checks: one `gh pr list` for
+    /// every worker verified in the same turn of the loop.
+    pub fn pr_snapshot(&mut self) -> super::verify::Snapshot {
+        if let Some(snap) = &self.prs {
+            return snap.clone();
+        }
+        let snap = self.gh.pr_list(None).map_err(|e| e.to_string());
+        self.prs = Some(snap.clone());
+        snap
     }
 
     /// Stream one step.
@@ -291,6 +315,8 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
                 self.follow_tracker()?;
             }
             self.settle_stops()?;
+            // What GitHub said in the last turn is old news in this one.
+            self.prs = None;
             self.collect()?;
             self.fire_timers()?;
             self.check_stalls()?;
@@ -317,6 +343,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
                         let next = match then {
                             Then::Retry => Phase::Retry,
                             Then::Review => Phase::Review,
+                            Then::Merge => Phase::Merging,
                         };
                         self.set_phase(i, next)?;
                     }
@@ -436,6 +463,7 @@ pub(super) fn phase_name(phase: &Phase) -> String {
             match then {
                 Then::Retry => "retry",
                 Then::Review => "review",
+                Then::Merge => "merge",
             }
         ),
         Phase::Verify { until } => format!("verifying (next look at {until})"),

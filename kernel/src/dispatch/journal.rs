@@ -72,6 +72,8 @@ pub enum Then {
     Retry,
     /// Another try at the review (the reviewer was throttled).
     Review,
+    /// Another try at the merge (GitHub could not be reached).
+    Merge,
 }
 
 /// Why the dispatcher stops a worker.

@@ -35,7 +35,10 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                     _ if it.hold => false,
                     Phase::Retry | Phase::Resume | Phase::Review => continuing,
                     Phase::Queued => {
-                        !continuing && it.held.is_none() && self.blockers(it).is_empty()
+                        !continuing
+                            && !self.opts.land
+                            && it.held.is_none()
+                            && self.blockers(it).is_empty()
                     }
                     _ => false,
                 };
@@ -66,6 +69,16 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Phase::Review => Kind::Reviewer,
             _ => Kind::Worker,
         };
+        if kind == Kind::Worker
+            && let Some(why) = self.not_wanted(i)?
+        {
+            self.emit(Step::Skipped {
+                issue,
+                reason: why.clone(),
+            })?;
+            self.end(i, End::Skipped, why)?;
+            return Ok(Started::No);
+        }
         let mut req = Request {
             issue: Some(issue),
             kind: Some(kind),

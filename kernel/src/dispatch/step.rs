@@ -248,6 +248,9 @@ pub struct Summary {
     pub issues: Vec<Outcome>,
     /// Wall-clock seconds the run took.
     pub elapsed_s: f64,
+    /// The gh calls the run made (issues, pull requests, merges, comments):
+    /// the GitHub call budget.
+    pub gh_calls: u64,
 }
 
 impl Summary {
@@ -265,6 +268,7 @@ impl Summary {
             counts,
             issues,
             elapsed_s,
+            gh_calls: crate::tracker::github::calls(),
         }
     }
 
