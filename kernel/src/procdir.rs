@@ -181,15 +181,39 @@ impl Proc {
     /// cannot be read.
     pub fn shim_liveness(&self) -> Liveness {
         match self.shim() {
-            Ok(Some(ids)) => ids.shim.liveness(),
+            Ok(Some(ids)) => self.supervisor_liveness(&ids),
             _ => Liveness::Unknown,
         }
     }
 
-    /// Append a lifecycle line to the worker's log.
+    /// Whether the worker is still supervised: its shim lives, or — for a
+    /// worker in a Slurm job whose local shim is gone — its job still runs
+    /// (pending, running, suspended or completing), as the controller says.
+    /// A job the controller cannot be asked about is `Unknown`, never dead.
+    pub fn supervisor_liveness(&self, ids: &ShimIds) -> Liveness {
+        let shim = ids.shim.liveness();
+        if shim != Liveness::Dead {
+            return shim;
+        }
+        let Some(id) = self.slurm_job() else {
+            return shim;
+        };
+        match crate::slurm::lookup(id) {
+            crate::slurm::Lookup::Known(info) if info.state.is_live() => Liveness::Alive,
+            crate::slurm::Lookup::Known(_) | crate::slurm::Lookup::Gone => Liveness::Dead,
+            crate::slurm::Lookup::Unknown(_) => Liveness::Unknown,
+        }
+    }
+
+    /// The id of the Slurm job that runs this worker's agent, if any.
+    pub fn slurm_job(&self) -> Option<u64> {
+        self.read().ok().flatten()?.slurm?.job
+    }
+
+    /// Append a lifecycle line to the worker's log, credentials masked.
     pub fn log(&self, who: &str, text: &str) -> Result<()> {
         let ts = clock::now_rfc3339()?;
-        let text = text.replace('\n', "\\n");
+        let text = crate::secret::redact(text).replace('\n', "\\n");
         append_line(&self.log_path(), &format!("[{ts}] {who}: {text}"))
     }
 
@@ -197,7 +221,7 @@ impl Proc {
     /// stopped or what it waits for.
     pub fn log_tail(&self) -> String {
         use std::io::{Read, Seek, SeekFrom};
-        let Ok(mut file) = std::fs::File::open(self.log_path()) else {
+        let Ok(mut file) = crate::fsutil::open_read(&self.log_path()) else {
             return String::new();
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -245,6 +269,12 @@ impl Proc {
     /// `log`.
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("log")
+    }
+
+    /// `prompt`: the agent's prompt (0600), read by the agent from there or
+    /// on its standard input, never passed in an argv.
+    pub fn prompt_path(&self) -> PathBuf {
+        self.dir.join("prompt")
     }
 
     /// `checkpoint.json`, read by a resumed worker.

@@ -84,8 +84,14 @@ impl FromStr for State {
             "SUSPENDED" => State::Suspended,
             "TERMINATED" => State::Terminated,
             _ => {
-                return Err(Error::usage("unknown state", s)
-                    .hint("states are NEW, READY, RUNNING, WAITING, SUSPENDED, TERMINATED"));
+                let hint = if s.chars().any(|c| c.is_ascii_lowercase())
+                    && s.to_ascii_uppercase().parse::<State>().is_ok()
+                {
+                    format!("states are upper case: {}", s.to_ascii_uppercase())
+                } else {
+                    "states are NEW, READY, RUNNING, WAITING, SUSPENDED, TERMINATED".to_string()
+                };
+                return Err(Error::usage("unknown state", crate::text::escaped(s, 40)).hint(hint));
             }
         })
     }
@@ -270,6 +276,9 @@ pub struct Record {
     /// The exit status of the agent, when the shim saw it end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
+    /// The Slurm job that runs this attempt's agent (backend `slurm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<crate::slurm::SlurmJob>,
 }
 
 fn default_priority() -> String {
@@ -302,6 +311,7 @@ impl Record {
             repo: None,
             agent_session: None,
             exit: None,
+            slurm: None,
         }
     }
 
@@ -349,6 +359,7 @@ impl Record {
         self.state = State::Ready;
         self.result = None;
         self.exit = None;
+        self.slurm = None;
         self.detail = "resumed".to_string();
         self.attempt += 1;
         self.started_at = now.to_string();

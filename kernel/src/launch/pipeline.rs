@@ -112,12 +112,26 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
     trust_worktree(&ctx.state, &place.worktree, &mut undo)?;
 
     let agent = plan.agent(t, &proc, &place)?;
-    let launch = start::command(ctx, t, &place.worktree, &agent)?;
+    // The prompt goes to a private file in the proc directory: the agent
+    // reads it from there (or on standard input), never from its argv.
+    write_atomic(&proc.prompt_path(), agent.prompt.as_bytes(), 0o600)?;
+    let launch = start::command(ctx, t, &place.worktree, &agent, &proc.prompt_path())?;
     let record = proc.update(|r| plan.ready(r, t, &place, &agent, &clock::now_rfc3339()?))?;
 
     start::shim(ctx, t, &proc, &place.worktree, &launch, env)?;
     let started = start::wait(&ctx.state, &proc)?;
     undo.disarm();
+    // A Slurm worker's job id, once the shim has found it in the queue.
+    let mut warnings = plan.warnings();
+    let job = if t.backend == crate::backend::Backend::Slurm {
+        let others = crate::slurm::other_nodes();
+        for path in [place.worktree.as_path(), ctx.state.root()] {
+            warnings.extend(crate::slurm::storage_warning(path, &others));
+        }
+        start::wait_job(&proc)
+    } else {
+        None
+    };
 
     session.ensure(Some(&t.repo))?;
     // The record as the launch made it (READY): a fast agent may have ended
@@ -135,7 +149,8 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
         wake: proc.wake_path().display().to_string(),
         attempt: record.attempt,
         agent: t.agent.as_str().to_string(),
-        warnings: plan.warnings(),
+        job,
+        warnings,
     })
 }
 

@@ -35,17 +35,19 @@ pub(crate) fn command(
     t: &Target,
     worktree: &Path,
     start: &AgentStart,
+    prompt_file: &Path,
 ) -> Result<agent::Launch> {
-    let mode = if t.backend == Backend::Headless {
-        Mode::Headless
-    } else {
+    let mode = if t.backend.is_interactive() {
         Mode::Interactive
+    } else {
+        Mode::Headless
     };
     let spec = agent::Spec {
         kind: t.kind,
         issue: t.issue,
         worktree: worktree.to_path_buf(),
         prompt: start.prompt.clone(),
+        prompt_file: Some(prompt_file.to_path_buf()),
         session_id: start.session_id.clone(),
         resume: start.resume,
         custom_template: ctx.config.get("ORC_AGENT_CMD").map(str::to_string),
@@ -71,8 +73,16 @@ pub(crate) fn shim(
         "--kind".to_string(),
         t.kind.to_string(),
     ];
-    if t.backend != Backend::Headless {
+    if t.backend.is_interactive() {
         args.push("--interactive".to_string());
+    }
+    if t.backend == Backend::Slurm {
+        args.push("--slurm".to_string());
+    }
+    if launch.stdin_prompt {
+        // The shim feeds the worker's prompt file to the agent's stdin; its
+        // own arguments carry no prompt text.
+        args.push("--stdin-prompt".to_string());
     }
     find_program(&launch.program, &env, worktree)?;
     args.push("--".to_string());
@@ -174,4 +184,20 @@ fn launch_lock_busy(state: &StateDir) -> bool {
         crate::lock::named(state, crate::trust::LOCK, false),
         Ok(None)
     )
+}
+
+/// Wait until the shim of a Slurm worker has found its job's id (or the
+/// worker ended first); `None` when it has not within the start deadline.
+pub(crate) fn wait_job(proc: &Proc) -> Option<u64> {
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        let record = proc.read().ok().flatten()?;
+        if let Some(job) = record.slurm.as_ref().and_then(|j| j.job) {
+            return Some(job);
+        }
+        if !record.state.is_active() || Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
