@@ -77,6 +77,7 @@ fn lines(kind: AgentKind) -> Vec<Vec<String>> {
                 issue: Issue::from(7),
                 worktree: PathBuf::from("/tmp"),
                 prompt: prompt.to_string(),
+                prompt_file: None,
                 session_id: None,
                 resume: false,
                 custom_template: None,
