@@ -9,8 +9,6 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -181,11 +179,10 @@ pub fn check(ctx: &Context, proc: &Proc, via: &'static str) -> Result<Option<Rep
     if ids.shim.liveness() != Liveness::Dead {
         return Ok(blocked(ctx, proc, &record));
     }
-    // The shim is verifiably gone and nobody wrote a result: the agent (if
-    // it somehow survived) is stopped, and the worker recorded as crashed.
-    if let Some(agent) = ids.agent.filter(|a| a.liveness() == Liveness::Alive) {
-        let _ = killpg(Pid::from_raw(agent.pid), Signal::SIGKILL);
-    }
+    // The shim is verifiably gone and nobody wrote a result: whatever of
+    // the worker survived it (the agent, what it started) is stopped, and
+    // the worker recorded as crashed.
+    let _ = crate::contain::stop_worker(proc, &ids, Duration::from_secs(10));
     let detail = format!("the shim (pid {}) died", ids.shim.pid);
     match worker::end(ctx, proc, Outcome::Crashed, &detail, "orc-watch", None)? {
         Some(record) => Ok(Some(report(&record, "exit"))),
