@@ -5,6 +5,9 @@
 
 mod common;
 
+#[path = "notify/killed.rs"]
+mod killed;
+
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;

@@ -4,6 +4,7 @@
 //! into this crate, print, and map errors to exit codes with [`cli`].
 
 pub mod agent;
+pub mod alert;
 pub mod backend;
 pub mod ci;
 pub mod cleanup;
@@ -13,6 +14,7 @@ pub mod contain;
 pub mod context;
 pub mod ctl;
 pub mod dispatch;
+pub mod ending;
 pub mod error;
 pub mod events;
 pub mod exit;
@@ -26,14 +28,17 @@ pub mod launch;
 pub mod liveness;
 pub mod lock;
 pub mod paths;
+pub mod permit;
 pub mod places;
 pub mod procdir;
 pub mod profile;
 pub mod ps;
+pub mod queue;
 pub mod record;
 pub mod repo;
 pub mod review;
 pub mod schedule;
+pub mod service;
 pub mod session;
 pub mod shim;
 pub mod signal;

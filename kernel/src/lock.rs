@@ -6,6 +6,13 @@
 //! lets go, so any number of racers get exactly one winner. A holder is a
 //! process (pid + start time) or a session. A lock is stale only when its
 //! holding process is verifiably dead and no result keeps it.
+//!
+//! Whether a result keeps the lock follows from the worker's durable
+//! record, not only from `kept_by` here: `orc-notify ci-passed` writes the
+//! record first and hands the lock to the session after, so a notify killed
+//! between the two leaves a lock whose holder (the shim) will die while the
+//! record already says the lock is kept. Such a lock is judged held, kept by
+//! the record's result, and the next writer of the lock repairs it.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
@@ -19,6 +26,7 @@ use crate::fsutil::{ensure_private_dir, write_atomic};
 use crate::ids::{Issue, check_name};
 use crate::liveness::{Liveness, ProcessId};
 use crate::paths::StateDir;
+use crate::record::{Record, State};
 use crate::repo::Repo;
 
 /// An exclusive `flock` held until dropped.
@@ -193,6 +201,7 @@ pub struct IssueLock {
     repo: PathBuf,
     mutex: PathBuf,
     record: PathBuf,
+    sessions: PathBuf,
 }
 
 impl IssueLock {
@@ -204,17 +213,19 @@ impl IssueLock {
             repo: repo.root.clone(),
             mutex: dir.join(format!("{issue}.lock")),
             record: dir.join(format!("{issue}.json")),
+            sessions: state.sessions(),
         }
     }
 
     /// The lock of `issue` whose files live in `dir` (`locks/<repo-hash>/`),
     /// for tools that walk the lock directory rather than a repository.
-    pub fn in_dir(dir: &Path, issue: Issue, repo: PathBuf) -> IssueLock {
+    pub fn in_dir(state: &StateDir, dir: &Path, issue: Issue, repo: PathBuf) -> IssueLock {
         IssueLock {
             issue,
             repo,
             mutex: dir.join(format!("{issue}.lock")),
             record: dir.join(format!("{issue}.json")),
+            sessions: state.sessions(),
         }
     }
 
@@ -255,6 +266,14 @@ impl IssueLock {
         Ok(self.judge(self.read()?))
     }
 
+    /// The lock's status judged from the holder record as it is on disk,
+    /// without taking the flock: it creates no file, so a dry run can use
+    /// it. The record is replaced atomically, so it is never read half
+    /// written; a writer mid-way is seen before or after its change.
+    pub fn status(&self) -> Result<LockStatus> {
+        Ok(self.judge(self.read()?))
+    }
+
     /// Replace the holder when `pred` accepts the current record; returns
     /// whether it changed. Used for spawn → shim, shim → session (a result
     /// that keeps the lock) and session → shim (resume).
@@ -268,6 +287,10 @@ impl IssueLock {
         let Some(mut record) = self.read()? else {
             return Ok(false);
         };
+        if let Some(kept) = self.kept_by_record(&record) {
+            // Judge the lock as it really stands: kept by the session.
+            record = kept;
+        }
         if !pred(&record) {
             return Ok(false);
         }
@@ -299,11 +322,48 @@ impl IssueLock {
         match (&record.holder, &record.kept_by) {
             (Holder::Process { id }, None) => match id.liveness() {
                 Liveness::Alive => LockStatus::Held(record),
-                Liveness::Dead => LockStatus::Stale(record),
+                Liveness::Dead => match self.kept_by_record(&record) {
+                    Some(kept) => LockStatus::Held(kept),
+                    None => LockStatus::Stale(record),
+                },
                 Liveness::Unknown => LockStatus::Unknown(record),
             },
             _ => LockStatus::Held(record),
         }
+    }
+
+    /// When `record` names a process holder but the worker's durable record
+    /// says its result keeps the lock (the hand-over to the session was
+    /// interrupted): the lock as it should stand, held by the session and
+    /// kept by that result. `None` otherwise, or when the worker's record
+    /// cannot be read.
+    pub fn kept_by_record(&self, record: &LockRecord) -> Option<LockRecord> {
+        if record.kept_by.is_some() || record.holder.process().is_none() {
+            return None;
+        }
+        let path = self
+            .sessions
+            .join(&record.session)
+            .join("procs")
+            .join(format!("worker-{}", self.issue))
+            .join("state.json");
+        let worker: Record = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        let same_repo = worker
+            .repo
+            .as_deref()
+            .is_none_or(|r| Path::new(r) == record.repo);
+        let kept = matches!(worker.state, State::Terminated | State::Suspended)
+            && worker.result.is_some_and(|o| o.keeps_lock());
+        if !(kept && same_repo && worker.session == record.session && worker.issue == self.issue) {
+            return None;
+        }
+        Some(LockRecord {
+            holder: Holder::Session {
+                session: record.session.clone(),
+            },
+            kept_by: worker.result.map(|o| o.as_str().to_string()),
+            ..record.clone()
+        })
     }
 
     fn read(&self) -> Result<Option<LockRecord>> {

@@ -26,6 +26,7 @@ use nix::unistd::Pid;
 use crate::backend::pane;
 use crate::contain::{self, Container, Mode};
 use crate::context::Context;
+use crate::ending;
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
 use crate::ids::{Issue, Kind};
@@ -220,7 +221,20 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
             None => (Outcome::Crashed, detail),
         },
     };
-    let ended = worker::end(ctx, &proc, outcome, &detail, "orc-shim", Some(code));
+    // A full disk must not lose the end: it is announced to orc-watch and
+    // written once space returns (unless the shim itself is told to stop).
+    let end = ending::End {
+        outcome,
+        detail: &detail,
+        who: "orc-shim",
+        exit: Some(code),
+    };
+    let stop_asked = || {
+        supervise::take_signals()
+            .iter()
+            .any(|s| matches!(s, Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP))
+    };
+    let ended = ending::end_until_written(ctx, &proc, end, Duration::from_secs(1), stop_asked);
     let left = reap::drain(&container, me, agent, &wake);
     if left > 0 {
         let _ = proc.log(

@@ -156,12 +156,20 @@ pub fn end(
             after_end(ctx, proc, &record, who)?;
             Ok(Some(record))
         }
-        Err(e)
-            if e.kind() == ErrorKind::Failure
-                && proc.read()?.is_some_and(|r| !r.state.is_active()) =>
-        {
-            Ok(None)
-        }
+        Err(e) if e.kind() == ErrorKind::Failure => match proc.read()? {
+            Some(record) if !record.state.is_active() => {
+                // The worker's own result was written first; if whoever
+                // wrote it was killed before handing the lock over, finish
+                // that now (it is idempotent).
+                if record.kind == crate::ids::Kind::Worker
+                    && record.result.is_some_and(Outcome::keeps_lock)
+                {
+                    settle_lock(ctx, &record)?;
+                }
+                Ok(None)
+            }
+            _ => Err(e),
+        },
         Err(e) => Err(e),
     }
 }
