@@ -245,7 +245,8 @@ fn run(name: &str, no_wait: bool, timeout: Option<f64>, cmd: &[String]) -> Resul
                 secs.to_string(),
             ));
         }
-        None => match lock::named(&ctx.state, name, !no_wait)? {
+        None if !no_wait => lock::named_unbounded(&ctx.state, name)?,
+        None => match lock::named(&ctx.state, name, false)? {
             Some(g) => g,
             None => {
                 return Err(

@@ -19,7 +19,8 @@ pub const LOCKED: u8 = 5;
 pub const NOT_APPLIED: u8 = 6;
 /// Temporary failure (the agent was throttled); retry later.
 pub const TEMPFAIL: u8 = 75;
-/// `orc-watch`: the timeout passed before the workers ended.
+/// `orc-watch`: the timeout passed before the workers ended; any tool: a
+/// lock wait ran out (`ORC_LOCK_TIMEOUT`).
 pub const TIMEOUT: u8 = 124;
 /// The shim maps a child killed by signal `n` to `SIGNAL_BASE + n`.
 pub const SIGNAL_BASE: i32 = 128;
@@ -35,5 +36,5 @@ Exit codes:
   5    issue locked (orc-spawn, orc-lock)
   6    signal not applied: a stronger one is pending (orc-signal)
   75   temporary failure (throttled)
-  124  timeout (orc-watch)
+  124  timeout (orc-watch; any tool whose lock wait ran out)
   128+n  the agent was killed by signal n (orc-shim)";

@@ -123,6 +123,7 @@ pub fn gc(state: &StateDir, dry_run: bool) -> Result<Report> {
         }
     }
     stale_locks(state, dry_run, &mut out)?;
+    lock_leftovers(state, dry_run, &mut out)?;
     for session in &sessions {
         empty_session(state, session, dry_run, &mut out)?;
     }
@@ -380,6 +381,35 @@ fn stale_locks(state: &StateDir, dry_run: bool, out: &mut Report) -> Result<()> 
                 lock.release(|r| *r == record)?;
             }
             out.push(removed(dry_run), "lock", &file, why);
+        }
+    }
+    Ok(())
+}
+
+/// Temporary files of interrupted writes of lock records, in every
+/// `locks/<repo>/` and `locks/named/`: only those old enough
+/// ([`crate::fsutil::STALE_TEMP_AGE`]) that no write can be in flight.
+fn lock_leftovers(state: &StateDir, dry_run: bool, out: &mut Report) -> Result<()> {
+    let Ok(dirs) = fs::read_dir(state.root().join("locks")) else {
+        return Ok(());
+    };
+    for dir in dirs.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !crate::fsutil::is_stale_temp(&entry) {
+                continue;
+            }
+            if !dry_run {
+                remove(&entry.path(), false)?;
+            }
+            out.push(
+                removed(dry_run),
+                "leftover",
+                &entry.path(),
+                "temporary file of an interrupted write".to_string(),
+            );
         }
     }
     Ok(())

@@ -29,6 +29,9 @@ use crate::paths::StateDir;
 use crate::record::{Record, State};
 use crate::repo::Repo;
 
+mod wait;
+pub use wait::{holder, patience};
+
 /// An exclusive `flock` held until dropped.
 #[derive(Debug)]
 pub struct FileLock {
@@ -47,12 +50,25 @@ impl FileLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(crate::fsutil::NOFOLLOW)
             .open(path)
-            .map_err(|e| Error::io("open lock file", path, e))
+            .map_err(|e| crate::fsutil::open_error("open lock file", path, e))
     }
 
-    /// Wait for the exclusive lock on `path` (created if missing).
+    /// Wait for the exclusive lock on `path` (created if missing), at most
+    /// [`patience`]; then fail with exit 124 naming the holder.
     pub fn exclusive(path: &Path) -> Result<FileLock> {
+        let file = Self::open(path)?;
+        wait::lock_within(&file, path, patience())?;
+        Ok(FileLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Wait for the exclusive lock on `path` for as long as it takes: only
+    /// for `orc-lock run`, whose user asked to wait.
+    pub fn exclusive_unbounded(path: &Path) -> Result<FileLock> {
         let file = Self::open(path)?;
         file.lock().map_err(|e| Error::io("lock", path, e))?;
         Ok(FileLock {
@@ -404,6 +420,7 @@ impl IssueLock {
 }
 
 /// A named mutex, `locks/named/<name>.lock`, held while the guard lives.
+/// With `wait`, the wait is bounded by [`patience`].
 pub fn named(state: &StateDir, name: &str, wait: bool) -> Result<Option<FileLock>> {
     check_name("lock name", name)?;
     let path = state.named_locks().join(format!("{name}.lock"));
@@ -412,4 +429,11 @@ pub fn named(state: &StateDir, name: &str, wait: bool) -> Result<Option<FileLock
     } else {
         FileLock::try_exclusive(&path)
     }
+}
+
+/// The named mutex `name`, waited for as long as it takes (`orc-lock run`
+/// without `--timeout` or `--no-wait`: its user asked to wait).
+pub fn named_unbounded(state: &StateDir, name: &str) -> Result<FileLock> {
+    check_name("lock name", name)?;
+    FileLock::exclusive_unbounded(&state.named_locks().join(format!("{name}.lock")))
 }

@@ -418,7 +418,7 @@ pub fn follow(
     let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        if let Ok(mut file) = std::fs::File::open(&path)
+        if let Ok(mut file) = crate::fsutil::open_read(&path)
             && file.seek(SeekFrom::Start(offset)).is_ok()
         {
             let mut reader = std::io::BufReader::new(file);

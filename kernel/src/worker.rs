@@ -24,8 +24,9 @@ use crate::wake;
 /// The longest detail accepted, in bytes.
 pub const MAX_DETAIL: usize = 1024;
 
-/// Check a detail: one line of printable text, at most [`MAX_DETAIL`]
-/// bytes. Quotes and any other printable character are kept as they are.
+/// Check a detail: one line of canonical text ([`crate::text`]: no control,
+/// bidirectional or separator characters), at most [`MAX_DETAIL`] bytes.
+/// Quotes and any other printable character are kept as they are.
 pub fn check_detail(detail: &str) -> Result<()> {
     if detail.len() > MAX_DETAIL {
         return Err(Error::usage(
@@ -37,14 +38,7 @@ pub fn check_detail(detail: &str) -> Result<()> {
         )
         .hint("keep the detail to one short line; put long text in the PR or the log"));
     }
-    if let Some(c) = detail.chars().find(|c| c.is_control()) {
-        return Err(Error::usage(
-            format!("detail contains a control character {c:?}"),
-            detail.escape_debug().take(60).collect::<String>(),
-        )
-        .hint("a detail is a single line of text"));
-    }
-    Ok(())
+    crate::text::check_line("detail", detail)
 }
 
 /// The outcome of `orc-state STATE DETAIL`.
