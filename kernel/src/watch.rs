@@ -290,7 +290,7 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
         }
         Err(e) => return doubt(format!("its shim identity cannot be read: {e}")),
     };
-    match ids.shim.liveness() {
+    match proc.supervisor_liveness(&ids) {
         Liveness::Alive => {
             return blocked(ctx, proc, &record).map_or(Verdict::Running, Verdict::Ended);
         }
@@ -309,7 +309,13 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
     // the worker survived it (the agent, what it started) is stopped, and
     // the worker recorded as crashed.
     let _ = crate::contain::stop_worker(proc, &ids, Duration::from_secs(10));
-    let detail = format!("the shim (pid {}) died", ids.shim.pid);
+    let detail = match proc.slurm_job() {
+        Some(job) => format!(
+            "the shim (pid {}) died and slurm job {job} ended",
+            ids.shim.pid
+        ),
+        None => format!("the shim (pid {}) died", ids.shim.pid),
+    };
     match worker::end(ctx, proc, Outcome::Crashed, &detail, "orc-watch", None) {
         Ok(Some(record)) => Verdict::Ended(report(&record, "exit")),
         Ok(None) | Err(_)
