@@ -292,7 +292,7 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
         }
         Err(e) => return doubt(format!("its shim identity cannot be read: {e}")),
     };
-    match ids.shim.liveness() {
+    match proc.supervisor_liveness(&ids) {
         Liveness::Alive => {
             return blocked(ctx, proc, &record).map_or(Verdict::Running, Verdict::Ended);
         }
@@ -312,7 +312,13 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
     if let Some(agent) = ids.agent.filter(|a| a.liveness() == Liveness::Alive) {
         let _ = killpg(Pid::from_raw(agent.pid), Signal::SIGKILL);
     }
-    let detail = format!("the shim (pid {}) died", ids.shim.pid);
+    let detail = match proc.slurm_job() {
+        Some(job) => format!(
+            "the shim (pid {}) died and slurm job {job} ended",
+            ids.shim.pid
+        ),
+        None => format!("the shim (pid {}) died", ids.shim.pid),
+    };
     match worker::end(ctx, proc, Outcome::Crashed, &detail, "orc-watch", None) {
         Ok(Some(record)) => Verdict::Ended(report(&record, "exit")),
         Ok(None) | Err(_)
