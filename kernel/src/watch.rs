@@ -12,12 +12,9 @@
 //! others being watched. An end the disk had no room for is reported from
 //! its announcement on the doorbell (see [`crate::ending`]).
 
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -30,6 +27,9 @@ use crate::procdir::Proc;
 use crate::record::{Outcome, Record};
 use crate::wake::Doorbell;
 use crate::worker;
+
+mod follow;
+pub use follow::follow;
 
 /// One finished worker, as `orc-watch` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -307,11 +307,10 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
         }
         Liveness::Dead => {}
     }
-    // The shim is verifiably gone and nobody wrote a result: the agent (if
-    // it somehow survived) is stopped, and the worker recorded as crashed.
-    if let Some(agent) = ids.agent.filter(|a| a.liveness() == Liveness::Alive) {
-        let _ = killpg(Pid::from_raw(agent.pid), Signal::SIGKILL);
-    }
+    // The shim is verifiably gone and nobody wrote a result: whatever of
+    // the worker survived it (the agent, what it started) is stopped, and
+    // the worker recorded as crashed.
+    let _ = crate::contain::stop_worker(proc, &ids, Duration::from_secs(10));
     let detail = match proc.slurm_job() {
         Some(job) => format!(
             "the shim (pid {}) died and slurm job {job} ended",
@@ -396,65 +395,5 @@ fn report_error(proc: &Proc, detail: &str, via: &'static str) -> Report {
         result: Outcome::Error.to_string(),
         detail: detail.to_string(),
         via,
-    }
-}
-
-/// Follow the session's event log: print each new line as it is appended
-/// until `stop` says so or the timeout passes.
-pub fn follow(
-    ctx: &Context,
-    timeout: Option<Duration>,
-    mut line: impl FnMut(&str) -> Result<()>,
-    mut stop: impl FnMut() -> bool,
-) -> Result<Ending> {
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    use std::io::{BufRead, Seek, SeekFrom};
-    crate::fsutil::ensure_private_dir(ctx.session.dir())?;
-    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-        .map_err(|e| Error::failure(format!("inotify failed: {e}"), "events.jsonl"))?;
-    inotify
-        .add_watch(
-            ctx.session.dir(),
-            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE,
-        )
-        .map_err(|e| {
-            Error::failure(
-                format!("inotify failed: {e}"),
-                ctx.session.dir().display().to_string(),
-            )
-        })?;
-    let path = ctx.session.events_path();
-    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        if let Ok(mut file) = crate::fsutil::open_read(&path)
-            && file.seek(SeekFrom::Start(offset)).is_ok()
-        {
-            let mut reader = std::io::BufReader::new(file);
-            let mut buf = String::new();
-            while reader.read_line(&mut buf).unwrap_or(0) > 0 && buf.ends_with('\n') {
-                offset += buf.len() as u64;
-                line(buf.trim_end())?;
-                buf.clear();
-            }
-        }
-        if stop() {
-            return Ok(Ending::Done);
-        }
-        let mut wait = Duration::from_millis(500);
-        if let Some(d) = deadline {
-            let now = Instant::now();
-            if now >= d {
-                return Ok(Ending::TimedOut);
-            }
-            wait = wait.min(d - now);
-        }
-        let ms = i32::try_from(wait.as_millis()).unwrap_or(500).max(1);
-        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        );
-        let _ = inotify.read_events();
     }
 }
