@@ -81,6 +81,7 @@ fn run() -> BoxResult<()> {
     };
     let mut bin_dir = default_bin_dir()?;
     let mut crash_only = false;
+    let mut cluster_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -93,6 +94,7 @@ fn run() -> BoxResult<()> {
                 };
             }
             "--crash" => crash_only = true,
+            "--cluster" => cluster_only = true,
             "--bin-dir" => bin_dir = PathBuf::from(args.next().ok_or("--bin-dir needs a DIR")?),
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -105,6 +107,9 @@ fn run() -> BoxResult<()> {
     let load_before = load_average();
     if crash_only {
         return crash_report(&bin_dir, life.crash_runs, &load_before);
+    }
+    if cluster_only {
+        return cluster_report(&bin_dir, life.crash_runs.min(10), &load_before);
     }
     let world = World::new(&bin_dir, None)?;
     let ms = Duration::from_millis;
@@ -236,6 +241,33 @@ fn run() -> BoxResult<()> {
 /// `--crash`: only the crash latencies, as a report of their own: with
 /// the state directory on the disk, and again on tmpfs (`/dev/shm`), where
 /// the fsyncs that make the record and the lock durable cost nothing.
+/// Workers through Slurm beside headless ones (issue 16), alone.
+fn cluster_report(bin_dir: &Path, runs: usize, load_before: &str) -> BoxResult<()> {
+    if !cluster::reachable() {
+        return Err("no Slurm cluster answers (scripts/slurm-up starts one)".into());
+    }
+    let world = World::new(bin_dir, None)?;
+    let rows = cluster::run(&world, runs)?;
+    println!("# orc through Slurm\n");
+    println!("- Date: {}", orc_kernel::clock::format(&chrono::Utc::now()));
+    println!("- Machine: {}", machine());
+    println!(
+        "- Load average (1/5/15 min): {load_before} before, {} after",
+        load_average()
+    );
+    println!("- Binaries: {} (commit {})\n", bin_dir.display(), commit());
+    println!("{}", stats::HEADER);
+    for (name, samples) in rows {
+        let row = Row {
+            name,
+            samples,
+            target: None,
+        };
+        println!("{}", row.markdown());
+    }
+    Ok(())
+}
+
 fn crash_report(bin_dir: &Path, runs: usize, load_before: &str) -> BoxResult<()> {
     let world = World::new(bin_dir, None)?;
     let mut rows = crash_rows(&world, runs, "")?;
