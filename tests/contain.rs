@@ -164,7 +164,12 @@ fn an_unknown_containment_is_a_usage_error_that_starts_nothing() {
     let env = Life::new();
     env.issue(7, "hang");
     let out = common::run(env.tool("orc-spawn").env("ORC_CONTAIN", "jail").arg("7"));
-    assert_fails(&out, 2, "orc-spawn: error: unknown containment (jail)");
+    assert_fails(
+        &out,
+        2,
+        "orc-spawn: error: invalid ORC_CONTAIN=\"jail\" set in the environment\n\
+         hint: ORC_CONTAIN accepts one of: auto, cgroup, group\n",
+    );
     assert!(env.held_locks().is_empty());
     env.assert_no_processes();
 }
