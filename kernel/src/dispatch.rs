@@ -51,6 +51,7 @@ mod local;
 mod merge;
 pub mod orders;
 pub mod policy;
+mod progress;
 pub mod queue;
 mod stall;
 mod start;
