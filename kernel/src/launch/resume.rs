@@ -150,6 +150,7 @@ impl Plan for Resume {
             worktree: PathBuf::from(old.worktree.clone().unwrap_or_default()),
             branch: old.branch.clone().unwrap_or_default(),
             base: old.base.clone().unwrap_or_default(),
+            made: false,
         })
     }
 
