@@ -23,6 +23,8 @@ pub enum Kind {
     AtCapacity,
     /// The issue lock is held by someone else (exit 5).
     Locked,
+    /// Work found nowhere else was kept, not deleted (exit 7).
+    WorkKept,
     /// Temporary failure, retry later (exit 75).
     TempFail,
     /// A wait ran out of time (exit 124).
@@ -106,6 +108,7 @@ impl Error {
             Kind::SignalPending => exit::SIGNAL_PENDING,
             Kind::AtCapacity => exit::AT_CAPACITY,
             Kind::Locked => exit::LOCKED,
+            Kind::WorkKept => exit::WORK_KEPT,
             Kind::TempFail => exit::TEMPFAIL,
             Kind::Timeout => exit::TIMEOUT,
             Kind::BrokenPipe => exit::OK,

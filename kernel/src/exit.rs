@@ -15,6 +15,9 @@ pub const SIGNAL_PENDING: u8 = 3;
 pub const AT_CAPACITY: u8 = 4;
 /// `orc-spawn`, `orc-lock`: the issue lock is held by someone else.
 pub const LOCKED: u8 = 5;
+/// `orc-cleanup`, `orc-spawn`: work found nowhere else was kept (a branch,
+/// a worktree's changes or commits); `orc-cleanup --force` discards it.
+pub const WORK_KEPT: u8 = 7;
 /// Temporary failure (the agent was throttled); retry later.
 pub const TEMPFAIL: u8 = 75;
 /// `orc-watch`: the timeout passed before the workers ended.
@@ -31,6 +34,7 @@ Exit codes:
   3    signal pending (orc-state)
   4    at capacity (orc-spawn)
   5    issue locked (orc-spawn, orc-lock)
+  7    work kept: a branch or worktree holds work found nowhere else (orc-cleanup, orc-spawn)
   75   temporary failure (throttled)
   124  timeout (orc-watch)
   128+n  the agent was killed by signal n (orc-shim)";

@@ -10,8 +10,11 @@
 //! (create, find, remove).
 
 mod base;
+pub mod contained;
 mod git;
+pub mod leftover;
 mod naming;
+pub mod owner;
 #[cfg(test)]
 mod tests;
 
@@ -58,22 +61,39 @@ pub struct Found {
     /// A branch `issue/<N>-*`: the one checked out at `path`, or a branch
     /// with no worktree.
     pub branch: Option<String>,
+    /// The commit checked out at `path` (detached or not), if any.
+    pub head: Option<String>,
 }
 
-/// Create the issue's worktree and branch from `base`. Leftovers of an
-/// earlier attempt for the same issue are removed first (the caller holds
-/// the issue lock, so nothing live uses them), and `info/exclude` gets
-/// [`EXCLUDES`]. On failure nothing of this call is left behind.
+/// Create the issue's worktree and branch from `base`, and mark the branch
+/// as orc's ([`owner`]). Leftovers of an earlier attempt for the same issue
+/// are removed first when nothing would be lost with them (the caller holds
+/// the issue lock, so nothing live uses them); otherwise the create is
+/// refused as cleanup would refuse (exit 7), and a person's own branch of
+/// the same shape is never touched. `info/exclude` gets [`EXCLUDES`]. On
+/// failure nothing of this call is left behind.
 pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Worktree> {
     let branch = branch_name(issue, title);
     let path = worktree_path(repo, issue, title);
-    remove_issue(repo, issue, &base.name)?;
+    clear_leftovers(repo, issue, base, &branch)?;
     clear_target(&path)?;
     ensure_excludes(repo)?;
+    if has_ref(repo, &format!("refs/heads/{branch}"))? {
+        // Never ours to take over (clear_leftovers removed orc's own), and
+        // a rollback would delete it.
+        return Err(Error::failure(
+            "a branch of this name exists and orc did not create it",
+            branch,
+        )
+        .hint("rename it (git branch -m), or retitle the issue"));
+    }
     let start = full_ref(repo, &base.start)?;
     // A concurrent `remove` of another issue may delete the empty
     // `.worktrees/issue/` just after git created it; one retry covers that.
     for attempt in 0..2 {
+        // Marked before it exists: a spawn killed at any point never
+        // leaves a branch of orc's that looks like a person's.
+        owner::mark(repo, &branch, issue)?;
         let added = git(
             repo,
             [
@@ -107,6 +127,7 @@ pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Wor
             }
         }
     }
+    owner::unmark(repo, &branch);
     Err(Error::failure(
         "cannot create worktree",
         path.display().to_string(),
@@ -120,7 +141,7 @@ pub fn create_detached(repo: &Repo, path: &Path, rev: &str) -> Result<()> {
     if path.exists()
         || list_worktrees(repo)?
             .iter()
-            .any(|(p, _)| same_path(p, path))
+            .any(|(p, _, _)| same_path(p, path))
     {
         remove_worktree(repo, path, "")?;
     }
@@ -183,6 +204,7 @@ fn rollback(repo: &Repo, path: &Path, branch: &str) {
     if has_ref(repo, &format!("refs/heads/{branch}")).unwrap_or(false) {
         let _ = git(repo, ["branch", "-D", "--", branch]);
     }
+    owner::unmark(repo, branch);
     remove_empty_parents(repo, path);
 }
 
@@ -232,10 +254,31 @@ pub fn remove_branch(repo: &Repo, branch: &str, base: &str) -> Result<()> {
     remove_parts(repo, None, Some(branch), base)
 }
 
-/// Remove every worktree and branch [`find`] reports for `issue`.
-pub fn remove_issue(repo: &Repo, issue: Issue, base: &str) -> Result<()> {
-    for found in find(repo, issue)? {
-        remove_parts(repo, found.path.as_deref(), found.branch.as_deref(), base)?;
+/// Remove the leftovers of `issue` that hold nothing found elsewhere;
+/// refuse (exit 7) when one does, and when a branch orc did not make has
+/// the name the new one needs.
+fn clear_leftovers(repo: &Repo, issue: Issue, base: &Base, branch: &str) -> Result<()> {
+    let judge = leftover::Judge {
+        base: Some(base),
+        recorded: None,
+        merged: &|_| Vec::new(),
+    };
+    let left = leftover::assess(repo, issue, &judge)?;
+    if let Some(refused) = leftover::refusal(&left, issue) {
+        return Err(refused);
+    }
+    if left.foreign.iter().any(|b| b == branch) {
+        return Err(Error::failure(
+            "a branch of this name exists and orc did not create it",
+            branch,
+        )
+        .hint("rename it (git branch -m), or retitle the issue"));
+    }
+    for path in &left.worktrees {
+        remove_parts(repo, Some(path), None, &base.name)?;
+    }
+    for b in &left.branches {
+        remove_parts(repo, None, Some(&b.name), &base.name)?;
     }
     Ok(())
 }
@@ -316,7 +359,7 @@ pub fn find(repo: &Repo, issue: Issue) -> Result<Vec<Found>> {
     };
     let issues = issues_dir(repo);
     let mut found = Vec::new();
-    for (path, branch) in list_worktrees(repo)? {
+    for (path, branch, head) in list_worktrees(repo)? {
         let in_place = path.parent() == Some(issues.as_path())
             && path
                 .file_name()
@@ -325,6 +368,7 @@ pub fn find(repo: &Repo, issue: Issue) -> Result<Vec<Found>> {
             found.push(Found {
                 path: Some(path),
                 branch: branch.filter(|b| is_ours(b)),
+                head,
             });
         }
     }
@@ -338,26 +382,34 @@ pub fn find(repo: &Repo, issue: Issue) -> Result<Vec<Found>> {
             found.push(Found {
                 path: None,
                 branch: Some(branch.to_string()),
+                head: None,
             });
         }
     }
     Ok(found)
 }
 
-/// `git worktree list --porcelain -z`: each worktree's path and branch
-/// (`None` when detached or bare).
-fn list_worktrees(repo: &Repo) -> Result<Vec<(PathBuf, Option<String>)>> {
+/// A worktree as `git worktree list` shows it: path, branch (`None` when
+/// detached or bare) and the commit checked out.
+type Listed = (PathBuf, Option<String>, Option<String>);
+
+/// `git worktree list --porcelain -z`: each worktree's path, branch and HEAD.
+fn list_worktrees(repo: &Repo) -> Result<Vec<Listed>> {
     let out = git_bytes(repo, ["worktree", "list", "--porcelain", "-z"])?;
     let mut list = Vec::new();
-    let mut current: Option<(PathBuf, Option<String>)> = None;
+    let mut current: Option<Listed> = None;
     for field in out.split(|&b| b == 0) {
         if let Some(path) = field.strip_prefix(b"worktree ") {
             list.extend(current.take());
-            current = Some((PathBuf::from(OsStr::from_bytes(path)), None));
+            current = Some((PathBuf::from(OsStr::from_bytes(path)), None, None));
         } else if let Some(name) = field.strip_prefix(b"branch refs/heads/")
-            && let Some((_, branch)) = current.as_mut()
+            && let Some((_, branch, _)) = current.as_mut()
         {
             *branch = Some(String::from_utf8_lossy(name).into_owned());
+        } else if let Some(sha) = field.strip_prefix(b"HEAD ")
+            && let Some((_, _, head)) = current.as_mut()
+        {
+            *head = Some(String::from_utf8_lossy(sha).into_owned());
         }
     }
     list.extend(current);
