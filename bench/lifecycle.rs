@@ -26,8 +26,10 @@ pub struct Plan {
 
 /// What the lifecycle measurements found.
 pub struct Figures {
-    /// SIGKILL of the agent → `orc-watch` prints `crashed`.
-    pub crash: Samples,
+    /// SIGKILL of the agent → `orc-watch` prints `crashed`: one row per
+    /// agent (lone, or leaving a child and a setsid grandchild) and
+    /// containment (`ORC_CONTAIN`).
+    pub crash: Vec<(String, Samples)>,
     /// `orc-spawn`, start to exit.
     pub spawn: Samples,
     /// The part of each spawn spent in git processes.
@@ -171,44 +173,34 @@ pub fn run(world: &World, plan: &Plan) -> BoxResult<Figures> {
         cleanup(world, n)?;
     }
 
-    eprintln!(
-        "bench: {} crash latencies (SIGKILL of the agent → orc-watch)",
-        plan.crash_runs
-    );
-    let mut crash = Samples::default();
-    for _ in 0..plan.crash_runs {
-        let n = issue("hang")?;
-        let (_, out) = spawn(world, n, None)?;
-        let agent = out["pid"].as_i64().ok_or("spawn printed no pid")? as i32;
-        let proc = proc_of(world, n)?;
-        wait("the agent to report its phase", || {
-            proc.read()
-                .ok()
-                .flatten()
-                .is_some_and(|r| r.detail.starts_with("phase1"))
-        })?;
-        let mut watch = tool(world, "orc-watch")
-            .arg(n.to_string())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        // orc-watch is blocked once it holds the FIFO's reading end.
-        wait("orc-watch to open the FIFO", || {
-            matches!(
-                orc_kernel::wake::ring(&proc.wake_path(), "bench"),
-                Ok(orc_kernel::wake::Rang::Delivered)
-            )
-        })?;
-        let stdout = watch.stdout.take().ok_or("no stdout")?;
-        let start = Instant::now();
-        kill(Pid::from_raw(agent), Signal::SIGKILL)?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        crash.push(start.elapsed());
-        if !line.contains("\"crashed\"") {
-            return Err(format!("orc-watch said {line}").into());
+    let mut crash = Vec::new();
+    let cgroups =
+        match orc_kernel::contain::Cgroup::create(&format!("bench-{}", std::process::id())) {
+            Ok(c) => {
+                c.remove();
+                vec!["cgroup", "group"]
+            }
+            Err(e) => {
+                eprintln!("bench: no cgroup rows: {e}");
+                vec!["group"]
+            }
+        };
+    for contain in cgroups {
+        for (mode, what) in [
+            ("hang", "a lone agent"),
+            ("escape", "an agent with a child and a setsid grandchild"),
+        ] {
+            eprintln!(
+                "bench: {} crash latencies, {what}, ORC_CONTAIN={contain}",
+                plan.crash_runs
+            );
+            let mut samples = Samples::default();
+            for _ in 0..plan.crash_runs {
+                let n = issue(mode)?;
+                samples.push(crash_latency(world, n, contain)?);
+            }
+            crash.push((format!("{what}, `ORC_CONTAIN={contain}`"), samples));
         }
-        watch.wait()?;
-        cleanup(world, n)?;
     }
 
     eprintln!("bench: {} workers at once", plan.fan_out);
@@ -246,6 +238,77 @@ pub fn run(world: &World, plan: &Plan) -> BoxResult<Figures> {
         shim_rss_kib: rss,
         fan_out: (plan.fan_out, reported, terminal, zombies, took),
     })
+}
+
+/// One crash: spawn issue `n` (its mode already written), wait until the
+/// agent has reported its phase and `orc-watch` waits on the FIFO, SIGKILL
+/// the agent, time until `orc-watch` prints `crashed`. Then check that
+/// whatever the agent started (`.orc-fake-child`, `.orc-fake-grandchild`)
+/// is gone too.
+fn crash_latency(world: &World, n: u32, contain: &str) -> BoxResult<Duration> {
+    let mut cmd = tool(world, "orc-spawn");
+    let out = cmd
+        .env("ORC_CONTAIN", contain)
+        .arg(n.to_string())
+        .stdout(Stdio::piped())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("orc-spawn {n} failed: {}", out.status).into());
+    }
+    let out: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let agent = out["pid"].as_i64().ok_or("spawn printed no pid")? as i32;
+    let worktree = PathBuf::from(out["worktree"].as_str().ok_or("no worktree")?);
+    let proc = proc_of(world, n)?;
+    wait("the agent to report its phase", || {
+        proc.read()
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.detail.starts_with("phase1"))
+    })?;
+    let mut watch = tool(world, "orc-watch")
+        .arg(n.to_string())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    // orc-watch is blocked once it holds the FIFO's reading end.
+    wait("orc-watch to open the FIFO", || {
+        matches!(
+            orc_kernel::wake::ring(&proc.wake_path(), "bench"),
+            Ok(orc_kernel::wake::Rang::Delivered)
+        )
+    })?;
+    let stdout = watch.stdout.take().ok_or("no stdout")?;
+    let start = Instant::now();
+    kill(Pid::from_raw(agent), Signal::SIGKILL)?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let took = start.elapsed();
+    if !line.contains("\"crashed\"") {
+        return Err(format!("orc-watch said {line}").into());
+    }
+    watch.wait()?;
+    for file in [".orc-fake-child", ".orc-fake-grandchild"] {
+        let Ok(text) = std::fs::read_to_string(worktree.join(file)) else {
+            continue;
+        };
+        let pid: i32 = text.trim().parse()?;
+        wait("what the agent left to die", || gone(pid))?;
+    }
+    cleanup(world, n)?;
+    Ok(took)
+}
+
+/// Whether `pid` has exited (no such process, or a zombie).
+fn gone(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next();
+    matches!(state, Some("Z" | "X"))
 }
 
 /// Zombies orc failed to reap: processes in state Z whose parent belongs to

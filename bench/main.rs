@@ -147,11 +147,13 @@ fn run() -> BoxResult<()> {
     }
     let lifecycle_world = World::new(&bin_dir, None)?;
     let figures = lifecycle::run(&lifecycle_world, &life)?;
-    rows.push(Row {
-        name: "crash: SIGKILL of the agent → `orc-watch` prints `crashed`".into(),
-        samples: figures.crash.clone(),
-        target: Some(ms(50)),
-    });
+    for (what, samples) in &figures.crash {
+        rows.push(Row {
+            name: format!("crash: SIGKILL of the agent → `orc-watch` prints `crashed`; {what}"),
+            samples: samples.clone(),
+            target: Some(ms(5)),
+        });
+    }
     rows.push(Row {
         name: "`orc-spawn` (local tracker, fake agent; start to exit, agent started)".into(),
         samples: figures.spawn.clone(),

@@ -65,7 +65,19 @@ enum Cmd {
         /// Started by the OS scheduler (what runner scripts pass).
         #[arg(long, hide = true)]
         scheduled: bool,
+        /// Started by the runner for `run ID` by hand (runner scripts pass it).
+        #[arg(long, hide = true, conflicts_with = "scheduled")]
+        by_hand: bool,
         /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a schedule's runner again and reinstall its OS scheduler entry
+    /// (what `list` calls drifted).
+    Repair {
+        /// The schedule's id.
+        id: String,
+        /// Print the repaired entry as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -83,7 +95,16 @@ fn main() -> ExitCode {
         Cmd::Run {
             id,
             scheduled,
+            by_hand,
             json,
-        } => front::run_now(TOOL, &id, scheduled, json),
+        } => {
+            let start = match (scheduled, by_hand) {
+                (true, _) => front::Start::Scheduler,
+                (false, true) => front::Start::RunnerByHand,
+                (false, false) => front::Start::Person,
+            };
+            front::run_now(TOOL, &id, start, json)
+        }
+        Cmd::Repair { id, json } => front::repair(TOOL, &id, json),
     })
 }

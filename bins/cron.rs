@@ -17,6 +17,7 @@ const EXAMPLES: &str = "  orc-cron add --schedule '0 9 * * 1-5' --label ready   
   orc-cron list
   orc-cron next '0 9 1 * mon' -n 5      # the 1st of the month OR any Monday
   orc-cron run triage                   # once, now, as the scheduler would
+  orc-cron repair triage                # reinstall a drifted entry
   orc-cron rm triage";
 
 const ENV: &str =
@@ -63,14 +64,27 @@ enum Cmd {
         /// The schedule's id.
         id: String,
     },
-    /// Run a schedule once, now; exits with its command's status.
+    /// Run a schedule once, now, through its runner in the empty environment
+    /// cron or atd gives it; exits with its command's status.
     Run {
         /// The schedule's id.
         id: String,
         /// Started by the OS scheduler (what runner scripts pass).
         #[arg(long, hide = true)]
         scheduled: bool,
+        /// Started by the runner for `run ID` by hand (runner scripts pass it).
+        #[arg(long, hide = true, conflicts_with = "scheduled")]
+        by_hand: bool,
         /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a schedule's runner again and reinstall its OS scheduler entry
+    /// (what `list` calls drifted).
+    Repair {
+        /// The schedule's id.
+        id: String,
+        /// Print the repaired entry as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -99,8 +113,17 @@ fn main() -> ExitCode {
         Cmd::Run {
             id,
             scheduled,
+            by_hand,
             json,
-        } => front::run_now(TOOL, &id, scheduled, json),
+        } => {
+            let start = match (scheduled, by_hand) {
+                (true, _) => front::Start::Scheduler,
+                (false, true) => front::Start::RunnerByHand,
+                (false, false) => front::Start::Person,
+            };
+            front::run_now(TOOL, &id, start, json)
+        }
+        Cmd::Repair { id, json } => front::repair(TOOL, &id, json),
         Cmd::Next { expr, count, json } => next(&expr, count, json),
     })
 }

@@ -17,6 +17,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("signal", "send TERM, SUSPEND or KILL to a worker"),
     ("ps", "list workers"),
     (
+        "top",
+        "a live view of workers, queue, schedules and events; keys act",
+    ),
+    (
         "ctl",
         "control workers across sessions; show the configuration",
     ),

@@ -41,6 +41,8 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // Nothing of the caller's but stdin, stdout and stderr: see the doc.
+    orc_kernel::supervise::close_inherited_fds();
     let cli = match common::parse::<Cli>("orc-shim") {
         Ok(cli) => cli,
         Err(code) => return code,

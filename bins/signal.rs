@@ -12,7 +12,7 @@ use orc_kernel::context::{Context, WorkerContext};
 use orc_kernel::error::{Error, Result};
 use orc_kernel::exit;
 use orc_kernel::ids::{Issue, Kind};
-use orc_kernel::signal::{self, Signal};
+use orc_kernel::signal::Signal;
 use orc_kernel::worker;
 
 const EXAMPLES: &str =
@@ -24,7 +24,9 @@ const EXAMPLES: &str =
 /// Orchestrator: `orc-signal ISSUE TERM|SUSPEND|KILL`. TERM and SUSPEND are
 /// cooperative (the worker sees them at its next `orc-state`); without a
 /// result within ORC_TERM_GRACE seconds the shim escalates to SIGTERM, then
-/// SIGKILL of the process group. KILL stops it now.
+/// SIGKILL of the process group. KILL stops it now. A signal weaker than
+/// the one pending (SUSPEND after TERM, TERM after KILL) is not applied
+/// and exits 6; the same one again is a no-op.
 /// Worker: `orc-signal check` prints and consumes a pending signal, or exits 1.
 #[derive(Parser)]
 #[command(name = "orc-signal", version, after_long_help = after_help(EXAMPLES, &[WORKER_ENV,
@@ -67,7 +69,7 @@ fn check(cli: &Cli) -> Result<u8> {
         return Err(Error::usage("`check` takes no signal", extra.clone()));
     }
     let w = WorkerContext::resolve(cli.issue, cli.kind)?;
-    match signal::consume(&w.proc())? {
+    match worker::consume_signal(&w)? {
         Some(p) => {
             cli::out(&if cli.json {
                 p.to_json()

@@ -21,12 +21,15 @@ const EXAMPLES: &str = "  orc-watch 7 8 9                 # one JSON line per wo
   orc-watch --follow              # stream the session's events";
 
 /// Wait for workers to end; print one JSON line per worker as each ends:
-/// {\"issue\":N,\"kind\":..,\"result\":..,\"detail\":..,\"via\":\"record|wake|exit\"}.
+/// {\"issue\":N,\"kind\":..,\"result\":..,\"detail\":..,\"via\":\"record|wake|exit|health\"}.
 /// A worker already ended is reported at once. A timeout leaves the records
-/// as they are (a timeout is not a crash).
+/// as they are (a timeout is not a crash). A worker waiting on a permission
+/// prompt for ORC_BLOCKED_AFTER seconds is reported `blocked` (via
+/// `health`) while it keeps running.
 #[derive(Parser)]
 #[command(name = "orc-watch", version, after_long_help = after_help(EXAMPLES, &[
-    "  ORC_POLL_INTERVAL  seconds between liveness checks (default 1)"]))]
+    "  ORC_POLL_INTERVAL  seconds between liveness checks (default 1)",
+    "  ORC_BLOCKED_AFTER  seconds on a permission prompt before `blocked` (default 600)"]))]
 struct Cli {
     /// The issues to wait for (with --follow: only their events); judged
     /// by orc, so a bad one gets orc's error.

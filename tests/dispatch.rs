@@ -417,6 +417,16 @@ fn requested_changes_resume_the_worker_until_the_rounds_run_out() {
 }
 
 #[test]
+fn a_worker_blocked_on_a_permission_is_escalated_not_retried() {
+    let e = Env::new();
+    e.issue(1, "", "fake-mode: denied");
+    let run = e.dispatch(&["1"]);
+    assert_all(&run, &[1], "escalated", 1);
+    assert!(run.of("retried", 1).is_empty(), "{run}");
+    assert_eq!(run.spawned("worker"), [1], "{run}");
+}
+
+#[test]
 fn a_merge_conflict_or_red_checks_after_merge_escalate() {
     let mut e = Env::new();
     e.set("ORC_AUTO_MERGE", "true");
@@ -743,12 +753,12 @@ fn bad_input_is_refused_clearly() {
     }
     let run = e.dispatch(&["--label", "q", "1"]);
     run.assert_code(2);
-    e.set("ORC_MERGE_METHOD", "ff");
+    e.set("ORC_MERGE_METHOD", "octopus");
     let run = e.dispatch(&["1"]);
     run.assert_code(2);
     assert!(
         run.stderr
-            .starts_with("orc-dispatch: error: unknown ORC_MERGE_METHOD (ff)"),
+            .starts_with("orc-dispatch: error: unknown ORC_MERGE_METHOD (octopus)"),
         "{}",
         run.stderr
     );

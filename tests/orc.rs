@@ -12,12 +12,13 @@ use orc_kernel::exit;
 use orc_kernel::ids::Kind::Worker;
 use orc_kernel::record::{Outcome, State};
 
-const TOOLS: [&str; 5] = [
+const TOOLS: [&str; 6] = [
     "orc-lock",
     "orc-state",
     "orc-signal",
     "orc-notify",
     "orc-ps",
+    "orc-top",
 ];
 
 #[test]
@@ -26,7 +27,9 @@ fn help_lists_the_tools_and_the_exit_codes() {
     for flag in ["--help", "-h", "help"] {
         let out = assert_ok(&run(env.cmd("orc").arg(flag)));
         assert!(out.starts_with("usage: orc TOOL [ARGS...]"), "{out}");
-        for tool in ["spawn", "watch", "signal", "ps", "lock", "state", "notify"] {
+        for tool in [
+            "spawn", "watch", "signal", "ps", "top", "lock", "state", "notify",
+        ] {
             assert!(
                 out.contains(&format!("\n  {tool} ")),
                 "{flag} lacks {tool}:\n{out}"
@@ -117,7 +120,7 @@ fn unknown_or_malformed_tools_are_usage_errors() {
     assert_fails(
         &out,
         2,
-        "orc: error: unknown tool (nosuchtool)\nhint: the tools are: spawn, watch, signal, ps, ctl, cleanup, dispatch, cron, at, lock, state, notify, ci, shim, hook, completions, man\n",
+        "orc: error: unknown tool (nosuchtool)\nhint: the tools are: spawn, watch, signal, ps, top, ctl, cleanup, dispatch, cron, at, lock, state, notify, ci, shim, hook, completions, man\n",
     );
     for bad in ["../lock", "LOCK", "lock/../ps", "lock2", " lock"] {
         let out = run(env.cmd("orc").arg(bad));
@@ -167,9 +170,9 @@ fn every_tool_reports_bad_flags_in_one_format() {
 }
 
 /// Every tool, as `orc --help` lists it.
-const ALL_TOOLS: [&str; 15] = [
-    "spawn", "watch", "signal", "ps", "ctl", "cleanup", "dispatch", "cron", "at", "lock", "state",
-    "notify", "ci", "shim", "hook",
+const ALL_TOOLS: [&str; 16] = [
+    "spawn", "watch", "signal", "ps", "top", "ctl", "cleanup", "dispatch", "cron", "at", "lock",
+    "state", "notify", "ci", "shim", "hook",
 ];
 
 #[test]

@@ -57,11 +57,27 @@ fn a_stronger_signal_replaces_a_weaker_one_never_the_reverse() {
 
     assert_ok(&signal(&env, &["7", "TERM"]));
     assert_eq!(pending(&env, 7).unwrap()["signal"], "TERM");
-    // A weaker one leaves TERM in place, and says which one is pending.
-    let out = assert_ok(&signal(&env, &["7", "SUSPEND", "--json"]));
-    let printed: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(printed["signal"], "TERM");
+    // A weaker one is not applied: exit 6, TERM stays, and nothing is
+    // written, logged or streamed as if it had been sent.
+    let before = env.snapshot();
+    let out = signal(&env, &["7", "SUSPEND", "--json"]);
+    assert_fails(
+        &out,
+        6,
+        "orc-signal: error: SUSPEND not applied: TERM is pending (worker 7)\nhint: the pending TERM (sent at ",
+    );
+    before.assert_same(&env.snapshot());
     assert_eq!(pending(&env, 7).unwrap()["signal"], "TERM");
+    let log = fs::read_to_string(env.proc(7, Worker).log_path()).unwrap();
+    assert_eq!(log.matches("orc-signal: SUSPEND").count(), 1, "{log}");
+    assert!(log.trim_end().ends_with("orc-signal: TERM"), "{log}");
+    // The same one again changes nothing and is no error.
+    let sent_at = pending(&env, 7).unwrap()["sent_at"].clone();
+    assert_ok(&signal(&env, &["7", "TERM"]));
+    assert_eq!(pending(&env, 7).unwrap()["sent_at"], sent_at);
+    // KILL is stronger than anything pending.
+    assert_ok(&signal(&env, &["7", "KILL"]));
+    assert_eq!(env.record(7, Worker).result, Some(Outcome::Killed));
 }
 
 /// KILL ends the record as `killed`, frees the lock, SIGKILLs the agent's
@@ -243,6 +259,19 @@ fn check_consumes_a_pending_signal_exactly_once() {
     let taken: Value = serde_json::from_str(assert_ok(&out).trim()).unwrap();
     assert_eq!(taken["signal"], "SUSPEND");
     assert!(pending(&env, 7).is_none());
+    // The consumption is in the worker's log and the event stream.
+    let log = fs::read_to_string(env.proc(7, Worker).log_path()).unwrap();
+    assert!(
+        log.contains(&format!(
+            "orc-signal: consumed SUSPEND (sent at {})",
+            taken["sent_at"].as_str().unwrap()
+        )),
+        "{log}"
+    );
+    let last = env.events().last().cloned().unwrap();
+    assert_eq!(last["event"], "signal-consumed", "{last}");
+    assert_eq!(last["detail"], "signal SUSPEND consumed");
+    assert_eq!(last["issue"], 7);
     assert_eq!(check().status.code(), Some(1));
     // No temporary file of the consumer is left behind.
     let names: Vec<String> = fs::read_dir(env.proc(7, Worker).dir())

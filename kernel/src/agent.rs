@@ -18,7 +18,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::ids::{Issue, Kind};
 
-pub use blocked::looks_blocked;
+pub use blocked::{blocked_reason, looks_blocked};
 pub use env::{is_scrubbed, scrub};
 pub use prompt::{default_prompt, looks_throttled};
 pub use session::{is_uuid, new_session_id, parse_background_id};

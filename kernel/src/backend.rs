@@ -8,7 +8,7 @@
 
 mod headless;
 pub(crate) mod pane;
-mod tmux;
+pub mod tmux;
 mod wezterm;
 
 use std::fmt;

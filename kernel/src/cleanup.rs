@@ -7,10 +7,8 @@
 mod worktrees;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -160,10 +158,10 @@ fn stop(ctx: &Context, proc: &Proc, record: &Record, force: bool) -> Result<bool
             i.shim.liveness() == Liveness::Alive
                 || i.agent.is_some_and(|a| a.liveness() == Liveness::Alive)
         });
-        if !alive {
-            return Ok(false);
-        }
-        return kill_and_wait(proc, ids);
+        // What a shim killed after the record was written left behind is
+        // swept too (by identities with start times, never a bare pid).
+        kill_and_wait(proc, ids)?;
+        return Ok(alive);
     }
     if ids.is_none() && !force {
         return Err(Error::failure(
@@ -186,27 +184,17 @@ fn stop(ctx: &Context, proc: &Proc, record: &Record, force: bool) -> Result<bool
     kill_and_wait(proc, ids)
 }
 
-/// SIGKILL the agent's group and the shim, and wait until both are gone.
+/// SIGKILL the shim and everything of its worker (the cgroup, the agent's
+/// group, every process the sweep finds: also when the agent, the group's
+/// leader, is already dead), and wait until all of it is gone.
 fn kill_and_wait(proc: &Proc, ids: Option<crate::procdir::ShimIds>) -> Result<bool> {
     let Some(ids) = ids else { return Ok(true) };
-    let agent = ids.agent.filter(|a| a.liveness() != Liveness::Dead);
-    if let Some(a) = agent {
-        let _ = killpg(Pid::from_raw(a.pid), Signal::SIGKILL);
-    }
-    if ids.shim.liveness() != Liveness::Dead {
-        let _ = kill(Pid::from_raw(ids.shim.pid), Signal::SIGKILL);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ids.shim.liveness() == Liveness::Alive
-        || agent.is_some_and(|a| a.liveness() == Liveness::Alive)
-    {
-        if Instant::now() >= deadline {
-            return Err(Error::failure(
-                "the worker did not stop within 10 s",
-                proc.dir().display().to_string(),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let left = crate::contain::stop_worker(proc, &ids, Duration::from_secs(10));
+    if !left.is_empty() {
+        return Err(Error::failure(
+            format!("the worker did not stop within 10 s (pids {left:?} remain)"),
+            proc.dir().display().to_string(),
+        ));
     }
     Ok(true)
 }

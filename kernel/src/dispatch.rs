@@ -21,6 +21,15 @@
 //!                                     └(rounds spent)─▶ done(escalated)
 //! ```
 //!
+//! Where the work is merged is `ORC_MERGE`. `github` (the default with the
+//! GitHub tracker): the evidence is the branch's pull request and its
+//! checks, and the merge is `gh pr merge`. `local` (the default with the
+//! local tracker): orc verifies the branch itself, runs `ORC_CHECK_CMD` on
+//! its tip (a failure resumes the worker with the output), merges it into
+//! the base by `ORC_MERGE_METHOD`, closes `.orc/issues/<N>.md` in the same
+//! update of the base and reaps the worktree and branch (`local.rs`, over
+//! [`crate::land`]). `ORC_REVIEW=false` skips the reviewer.
+//!
 //! Nothing of a run lives only in the dispatcher's memory: each decision
 //! goes to the issue's journal, and a restarted dispatcher rebuilds the run
 //! from the tracker, the records and the journals, adopting the workers that
@@ -35,6 +44,7 @@ mod engine;
 pub mod gh;
 mod holds;
 pub mod journal;
+mod local;
 mod merge;
 pub mod policy;
 pub mod queue;

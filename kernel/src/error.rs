@@ -23,6 +23,8 @@ pub enum Kind {
     AtCapacity,
     /// The issue lock is held by someone else (exit 5).
     Locked,
+    /// A signal was not applied: a stronger one is pending (exit 6).
+    NotApplied,
     /// Work found nowhere else was kept, not deleted (exit 7).
     WorkKept,
     /// Temporary failure, retry later (exit 75).
@@ -108,6 +110,7 @@ impl Error {
             Kind::SignalPending => exit::SIGNAL_PENDING,
             Kind::AtCapacity => exit::AT_CAPACITY,
             Kind::Locked => exit::LOCKED,
+            Kind::NotApplied => exit::NOT_APPLIED,
             Kind::WorkKept => exit::WORK_KEPT,
             Kind::TempFail => exit::TEMPFAIL,
             Kind::Timeout => exit::TIMEOUT,

@@ -15,6 +15,8 @@ pub const SIGNAL_PENDING: u8 = 3;
 pub const AT_CAPACITY: u8 = 4;
 /// `orc-spawn`, `orc-lock`: the issue lock is held by someone else.
 pub const LOCKED: u8 = 5;
+/// `orc-signal`: not applied, a stronger signal is already pending.
+pub const NOT_APPLIED: u8 = 6;
 /// `orc-cleanup`, `orc-spawn`: work found nowhere else was kept (a branch,
 /// a worktree's changes or commits); `orc-cleanup --force` discards it.
 pub const WORK_KEPT: u8 = 7;
@@ -34,6 +36,7 @@ Exit codes:
   3    signal pending (orc-state)
   4    at capacity (orc-spawn)
   5    issue locked (orc-spawn, orc-lock)
+  6    signal not applied: a stronger one is pending (orc-signal)
   7    work kept: a branch or worktree holds work found nowhere else (orc-cleanup, orc-spawn)
   75   temporary failure (throttled)
   124  timeout (orc-watch)

@@ -47,6 +47,20 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// How long a running worker has waited on a person, and why: its output
+/// shows it blocked (see [`verdict`]) and the log has not changed since
+/// (an agent at a prompt prints nothing more). `None` when not blocked.
+pub fn blocked_for(proc: &Proc) -> Option<(std::time::Duration, String)> {
+    let why = crate::agent::blocked_reason(&proc.log_tail())?;
+    let changed = std::fs::metadata(proc.log_path())
+        .and_then(|m| m.modified())
+        .ok()?;
+    let waited = std::time::SystemTime::now()
+        .duration_since(changed)
+        .unwrap_or_default();
+    Some((waited, why))
+}
+
 /// The verdict on one worker. Blocked is read from the end of the agent's
 /// output in the proc log (a permission prompt on screen, or a headless
 /// Claude turn whose tools were refused for permission).

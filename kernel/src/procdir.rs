@@ -162,6 +162,21 @@ impl Proc {
         write_atomic(&self.shim_path(), &bytes, 0o600)
     }
 
+    /// The worker's cgroup, as the shim recorded it in `cgroup` (none when
+    /// it is contained by its process group).
+    pub fn cgroup(&self) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(self.dir.join("cgroup")).ok()?;
+        let text = text.trim();
+        (!text.is_empty()).then(|| PathBuf::from(text))
+    }
+
+    /// Record the worker's cgroup, before the agent enters it.
+    pub fn write_cgroup(&self, path: &Path) -> Result<()> {
+        let _guard = self.guard()?;
+        let text = format!("{}\n", path.display());
+        write_atomic(&self.dir.join("cgroup"), text.as_bytes(), 0o600)
+    }
+
     /// Whether the shim lives: `Unknown` when there is no shim.pid, or it
     /// cannot be read.
     pub fn shim_liveness(&self) -> Liveness {

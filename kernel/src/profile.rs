@@ -66,6 +66,16 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds between TERM and KILL of the agent's process group",
     },
     Var {
+        name: "ORC_CONTAIN",
+        default: "auto",
+        about: "containment of a worker's processes: auto, cgroup or group",
+    },
+    Var {
+        name: "ORC_BLOCKED_AFTER",
+        default: "600",
+        about: "seconds a running worker may wait on a permission prompt before orc-watch reports it blocked",
+    },
+    Var {
         name: "ORC_POLL_INTERVAL",
         default: "1",
         about: "seconds between liveness checks in orc-watch",
@@ -123,12 +133,37 @@ pub const CATALOGUE: &[Var] = &[
     Var {
         name: "ORC_AUTO_MERGE",
         default: "false",
-        about: "orc-dispatch: merge approved PRs",
+        about: "orc-dispatch: merge verified, approved work (locally or the PR)",
     },
     Var {
         name: "ORC_MERGE_METHOD",
-        default: "squash",
-        about: "merge strategy: squash, merge or rebase",
+        default: "merge",
+        about: "how work is merged: ff, merge or squash (on GitHub ff is --rebase)",
+    },
+    Var {
+        name: "ORC_MERGE",
+        default: "",
+        about: "where work is merged: local (by orc) or github (the PR); default by tracker",
+    },
+    Var {
+        name: "ORC_CHECK_CMD",
+        default: "",
+        about: "the project's check (e.g. make test), run by orc on a branch tip before it merges",
+    },
+    Var {
+        name: "ORC_CHECK_TIMEOUT",
+        default: "1800",
+        about: "seconds the check command may run",
+    },
+    Var {
+        name: "ORC_REVIEW",
+        default: "true",
+        about: "orc-dispatch: a reviewer looks at verified work before it is merged",
+    },
+    Var {
+        name: "ORC_DELETE_BRANCH",
+        default: "true",
+        about: "delete a merged pull request's remote branch",
     },
     Var {
         name: "ORC_SCHED_BACKEND",

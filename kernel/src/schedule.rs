@@ -13,6 +13,7 @@
 
 pub mod backend;
 pub mod backend_kind;
+pub mod capture;
 pub mod cron;
 pub mod desktop;
 pub mod front;

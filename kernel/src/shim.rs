@@ -1,13 +1,17 @@
 //! The shim: the one supervisor of one agent process (like conmon).
 //!
 //! It holds the issue lock while the agent runs, starts the agent as its
-//! only child in a new process group, applies the priority, sends the
-//! agent's output to the log, enforces the timeout and signal escalation,
-//! reaps the agent, and writes `crashed` (or `timeout`, `killed`) when the
-//! agent ends without a terminal record — then rings the wake FIFO at once.
+//! only child in a new process group (and a cgroup of its own where it
+//! can: see [`crate::contain`]), applies the priority, sends the agent's
+//! output to the log, enforces the timeout and signal escalation, reaps
+//! the agent, kills whatever it left behind, and writes `crashed` (or
+//! `timeout`, `killed`, `blocked`) when the agent ends without a terminal
+//! record — then rings the wake FIFO at once.
+
+mod reap;
 
 use std::fs::OpenOptions;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -16,10 +20,11 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 
 use crate::backend::pane;
+use crate::contain::{self, Container, Mode};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
@@ -127,9 +132,26 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
     let nice = nice_of(&record.priority)?;
     let worktree = record.worktree.clone().map(PathBuf::from);
 
-    let child = match start_agent(opts, &proc, worktree, nice, me.pid) {
+    let mode = Mode::parse(config.get("ORC_CONTAIN").unwrap_or("auto"))?;
+    let name = format!("{}-{}-{}", opts.kind, opts.issue, me.pid);
+    let mut container = match Container::new(mode, &name) {
+        Ok(c) => c,
+        Err(e) => {
+            worker::end(ctx, &proc, Outcome::Error, &e.to_string(), "orc-shim", None)?;
+            return Err(e);
+        }
+    };
+    let launch = Launch {
+        opts,
+        proc: &proc,
+        worktree,
+        nice,
+        shim: me,
+    };
+    let child = match start_contained(&launch, &mut container, mode) {
         Ok(child) => child,
         Err(e) => {
+            container.remove();
             worker::end(
                 ctx,
                 &proc,
@@ -166,30 +188,47 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
     events::append(&ctx.session, &Event::of("started", &started)?)?;
     proc.log(
         "orc-shim",
-        &format!("started {} (pid {pid}, nice {nice})", opts.program),
+        &format!(
+            "started {} (pid {pid}, nice {nice}); {}",
+            opts.program,
+            container.describe()
+        ),
     )?;
 
-    let status = supervise_until_exit(&proc, pid, timeout, grace, &wake, opts.interactive)?;
-    // Nothing of the agent's process group outlives it.
-    let _ = killpg(pid, Signal::SIGKILL);
+    let (status, stop) = supervise_until_exit(&proc, pid, timeout, grace, &wake, opts.interactive)?;
+    // Nothing the agent started outlives it, and nothing that lingers
+    // delays the record: everything is sent SIGKILL now, reaped after.
+    reap::kill_rest(&container, me, agent);
     if opts.interactive {
         pane::reclaim_terminal();
     }
-    reap_orphans();
-    let (status, stop) = status;
     let code = supervise::exit_code(status).unwrap_or(crate::exit::FAILURE.into());
     let detail = match status {
         WaitStatus::Signaled(_, sig, _) => format!("agent killed by {sig}"),
         _ => format!("agent exited with code {code} without a result"),
     };
+    let tail = proc.log_tail();
     let (outcome, detail) = match stop {
         Some(stop) => (stop.outcome, format!("{}; {detail}", stop.why)),
-        None if crate::agent::looks_throttled(Some(code), &proc.log_tail()) => {
+        None if crate::agent::looks_throttled(Some(code), &tail) => {
             (Outcome::Throttled, format!("usage or rate limit; {detail}"))
         }
-        None => (Outcome::Crashed, detail),
+        // Waiting on a person is not a crash: a retry would stop at the
+        // same prompt; orc-dispatch escalates a blocked worker instead.
+        None => match crate::agent::blocked_reason(&tail) {
+            Some(why) => (Outcome::Blocked, format!("{why}; {detail}")),
+            None => (Outcome::Crashed, detail),
+        },
     };
-    if worker::end(ctx, &proc, outcome, &detail, "orc-shim", Some(code))?.is_none() {
+    let ended = worker::end(ctx, &proc, outcome, &detail, "orc-shim", Some(code));
+    let left = reap::drain(&container, me, agent, &wake);
+    if left > 0 {
+        let _ = proc.log(
+            "orc-shim",
+            &format!("{left} process(es) of the agent survived SIGKILL for 30 s"),
+        );
+    }
+    if ended?.is_none() {
         proc.log(
             "orc-shim",
             &format!("agent ended (code {code}) after its result"),
@@ -198,16 +237,56 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
     Ok(code)
 }
 
-fn start_agent(
-    opts: &Options,
-    proc: &Proc,
+/// What the agent is started with.
+struct Launch<'a> {
+    opts: &'a Options,
+    proc: &'a Proc,
     worktree: Option<PathBuf>,
     nice: i32,
-    shim_pid: i32,
+    shim: ProcessId,
+}
+
+/// Start the agent inside the container. In `auto` mode, an agent that
+/// cannot enter the cgroup (a hierarchy that refuses the move) is started
+/// again without it, contained by its process group.
+fn start_contained(
+    launch: &Launch<'_>,
+    container: &mut Container,
+    mode: Mode,
 ) -> Result<std::process::Child> {
+    let Some(cgroup) = &container.cgroup else {
+        return start_agent(launch, None);
+    };
+    launch.proc.write_cgroup(cgroup.path())?;
+    let procs = cgroup.procs_for_writing();
+    let first = match &procs {
+        Ok(fd) => start_agent(launch, Some(fd.as_raw_fd())),
+        Err(e) => Err(e.clone()),
+    };
+    match first {
+        Ok(child) => Ok(child),
+        Err(e) if mode == Mode::Auto => {
+            container.fall_back(format!("could not enter the cgroup: {e}"));
+            start_agent(launch, None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn start_agent(launch: &Launch<'_>, cgroup_procs: Option<RawFd>) -> Result<std::process::Child> {
+    let Launch {
+        opts,
+        proc,
+        nice,
+        shim,
+        ..
+    } = *launch;
+    let shim_pid = shim.pid;
     let mut cmd = Command::new(&opts.program);
-    cmd.args(&opts.args).process_group(0);
-    if let Some(dir) = worktree {
+    cmd.args(&opts.args)
+        .process_group(0)
+        .env(contain::TAG_VAR, contain::tag_value(shim));
+    if let Some(dir) = &launch.worktree {
         cmd.current_dir(dir);
     }
     if !opts.interactive {
@@ -223,10 +302,18 @@ fn start_agent(
     }
     let interactive = opts.interactive;
     // SAFETY: the closure runs in the child between fork and exec and only
-    // makes async-signal-safe system calls (prctl, getppid, setpriority,
-    // and for a terminal tcgetpgrp, sigaction, tcsetpgrp).
+    // makes async-signal-safe system calls (write, prctl, getppid,
+    // setpriority, and for a terminal tcgetpgrp, sigaction, tcsetpgrp).
+    // `cgroup_procs` is open in the shim until `spawn` returns.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(fd) = cgroup_procs {
+                // Enter the worker's cgroup before anything runs ("0" is
+                // the writing process itself).
+                if nix::libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             #[cfg(target_os = "linux")]
             {
                 // If the shim dies, even by SIGKILL, the agent goes with it.
@@ -268,29 +355,27 @@ fn supervise_until_exit(
     let mut requested: Option<Instant> = None;
     let mut stop: Option<Stop> = None;
     let mut killed = false;
-    let flags = if interactive {
-        WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED
-    } else {
-        WaitPidFlag::WNOHANG
-    };
     loop {
-        match waitpid(pid, Some(flags)) {
-            Ok(WaitStatus::StillAlive) => {}
-            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                return Ok((status, stop));
-            }
-            Ok(WaitStatus::Stopped(_, sig)) if pane::continue_stopped(pid, sig) => {
-                let _ = proc.log("orc-shim", &format!("agent stopped by {sig}: continued"));
-            }
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => {
-                return Err(Error::failure(
-                    format!("cannot wait for the agent: {e}"),
-                    pid.to_string(),
-                ));
+        // The agent stays a zombie until the rest of its group is killed.
+        if let Some(status) = reap::ended(pid) {
+            return Ok((status, stop));
+        }
+        if interactive {
+            let flags = WaitPidFlag::WSTOPPED | WaitPidFlag::WNOHANG;
+            match waitid(Id::Pid(pid), flags) {
+                Ok(WaitStatus::Stopped(_, sig)) if pane::continue_stopped(pid, sig) => {
+                    let _ = proc.log("orc-shim", &format!("agent stopped by {sig}: continued"));
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    return Err(Error::failure(
+                        format!("cannot wait for the agent: {e}"),
+                        pid.to_string(),
+                    ));
+                }
             }
         }
-        reap_orphans_except(pid);
+        reap::orphans_except(pid);
         let now = Instant::now();
         let terminate = |outcome: Outcome, why: String, stop: &mut Option<Stop>| {
             if stop.is_none() {
@@ -371,36 +456,6 @@ fn supervise_until_exit(
         ) {
             Ok(_) | Err(Errno::EINTR) => supervise::drain_pipe(wake),
             Err(e) => return Err(Error::failure(format!("poll failed: {e}"), "orc-shim")),
-        }
-    }
-}
-
-/// Reap adopted orphans (the shim is a child subreaper) without touching
-/// the agent: peek with WNOWAIT at who is waitable, reap only others.
-fn reap_orphans_except(agent: Pid) {
-    use nix::sys::wait::{Id, waitid};
-    loop {
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        match waitid(Id::All, flags) {
-            Ok(status) => match status.pid() {
-                Some(p) if p != agent => {
-                    let _ = waitpid(p, None);
-                }
-                _ => return,
-            },
-            Err(_) => return,
-        }
-    }
-}
-
-/// After the agent ended: reap whatever was left, for up to a second.
-fn reap_orphans() {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < deadline {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Err(Errno::ECHILD) => return,
-            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(10)),
-            _ => {}
         }
     }
 }

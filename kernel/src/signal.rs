@@ -71,11 +71,26 @@ impl Pending {
 }
 
 /// Leave `signal` pending for the worker. A stronger signal replaces a
-/// weaker one (KILL > TERM > SUSPEND); a weaker one never downgrades it.
+/// weaker one (KILL > TERM > SUSPEND); the same one again leaves the
+/// pending one as it is; a weaker one never downgrades it and is an error
+/// of kind `NotApplied` (exit 6), with nothing written.
 pub fn send(proc: &Proc, signal: Signal) -> Result<Pending> {
     let _guard = proc.guard()?;
-    if let Some(current) = peek(proc)?.filter(|c| c.signal >= signal) {
-        return Ok(current);
+    if let Some(current) = peek(proc)? {
+        if current.signal == signal {
+            return Ok(current);
+        }
+        if current.signal > signal {
+            return Err(Error::new(
+                crate::error::Kind::NotApplied,
+                format!("{signal} not applied: {} is pending", current.signal),
+                format!("{} {}", proc.kind(), proc.issue()),
+            )
+            .hint(format!(
+                "the pending {} (sent at {}) stands; a weaker signal never replaces it",
+                current.signal, current.sent_at
+            )));
+        }
     }
     let pending = Pending {
         signal,

@@ -159,6 +159,39 @@ fn spawn_and_wait(program: &str, args: &[String], set: &SigSet) -> Result<u8> {
     }
 }
 
+/// Close every descriptor above standard error that the process inherited:
+/// a supervisor that lives for hours must not keep its caller's pipes open
+/// (`$(orc-spawn 4 5>&1)` would wait for the agent's whole life), and its
+/// children must not inherit them. Call it first thing in `main`, before
+/// anything of the process's own is open.
+pub fn close_inherited_fds() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: close_range(2) only closes descriptors; nothing of this
+        // process is open above 2 yet.
+        let done = unsafe { nix::libc::syscall(nix::libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+        if done == 0 {
+            return;
+        }
+    }
+    // Older kernels and other systems: what /dev/fd lists.
+    let fds: Vec<i32> = std::fs::read_dir("/dev/fd")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter(|&fd| fd > 2)
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        // SAFETY: closing a descriptor the process inherited and does not
+        // use; the one read_dir had open is closed already (EBADF).
+        unsafe {
+            nix::libc::close(fd);
+        }
+    }
+}
+
 /// Double fork: the caller's child exits at once (so the caller reaps it
 /// and leaves no zombie); the grandchild runs in a new session, detached
 /// from the caller's terminal, and is adopted by init. Returns true in the

@@ -34,7 +34,8 @@ pub struct Report {
     /// The record's detail.
     pub detail: String,
     /// How the end was learned: `record` (read from the record), `wake`
-    /// (the doorbell rang), `exit` (the shim was found dead).
+    /// (the doorbell rang), `exit` (the shim was found dead), `health`
+    /// (blocked on a prompt past `ORC_BLOCKED_AFTER`, still running).
     pub via: &'static str,
 }
 
@@ -178,7 +179,7 @@ pub fn check(ctx: &Context, proc: &Proc, via: &'static str) -> Result<Option<Rep
         return Ok(None);
     };
     if ids.shim.liveness() != Liveness::Dead {
-        return Ok(None);
+        return Ok(blocked(ctx, proc, &record));
     }
     // The shim is verifiably gone and nobody wrote a result: the agent (if
     // it somehow survived) is stopped, and the worker recorded as crashed.
@@ -190,6 +191,21 @@ pub fn check(ctx: &Context, proc: &Proc, via: &'static str) -> Result<Option<Rep
         Some(record) => Ok(Some(report(&record, "exit"))),
         None => Ok(proc.read()?.map(|r| report(&r, "record"))),
     }
+}
+
+/// A running worker that has waited on a permission prompt for longer
+/// than `ORC_BLOCKED_AFTER` is reported `blocked` (via `health`); it keeps
+/// running, and its record is left as it is.
+fn blocked(ctx: &Context, proc: &Proc, record: &Record) -> Option<Report> {
+    let after = Duration::from_secs(ctx.config.number("ORC_BLOCKED_AFTER").ok()?);
+    let (waited, why) = crate::health::blocked_for(proc)?;
+    (waited >= after).then(|| Report {
+        issue: record.issue,
+        kind: record.kind,
+        result: Outcome::Blocked.to_string(),
+        detail: format!("{why} (for {}s; still running)", waited.as_secs()),
+        via: "health",
+    })
 }
 
 fn report(record: &Record, via: &'static str) -> Report {

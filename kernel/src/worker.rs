@@ -265,11 +265,18 @@ pub fn send_signal(ctx: &Context, proc: &Proc, sig: Signal) -> Result<Pending> {
             "orc-signal",
             None,
         )?;
-        if let Some(agent) = ids
-            .and_then(|i| i.agent)
-            .filter(|a| a.liveness() == Liveness::Alive)
-        {
-            let _ = killpg(Pid::from_raw(agent.pid), NixSignal::SIGKILL);
+        match ids {
+            // The shim kills the rest of the worker once its agent is dead.
+            Some(i) if i.shim.liveness() == Liveness::Alive => {
+                if let Some(agent) = i.agent.filter(|a| a.liveness() == Liveness::Alive) {
+                    let _ = killpg(Pid::from_raw(agent.pid), NixSignal::SIGKILL);
+                }
+            }
+            // No shim to do it: everything of the worker, here and now.
+            Some(i) => {
+                let _ = crate::contain::stop_worker(proc, &i, std::time::Duration::from_secs(10));
+            }
+            None => {}
         }
     }
     if let Some(shim) = ids
@@ -287,6 +294,27 @@ pub fn send_signal(ctx: &Context, proc: &Proc, sig: Signal) -> Result<Pending> {
     )?;
     proc.log("orc-signal", sig.as_str())?;
     Ok(pending)
+}
+
+/// Worker side: take the pending signal, if any, and say so in the
+/// worker's log and the session's event stream (`signal-consumed`).
+pub fn consume_signal(w: &WorkerContext) -> Result<Option<Pending>> {
+    let proc = w.proc();
+    let Some(pending) = signal::consume(&proc)? else {
+        return Ok(None);
+    };
+    let what = format!("consumed {} (sent at {})", pending.signal, pending.sent_at);
+    if let Some(record) = proc.read()? {
+        events::append(
+            &w.ctx.session,
+            &Event {
+                detail: format!("signal {} consumed", pending.signal),
+                ..Event::of("signal-consumed", &record)?
+            },
+        )?;
+    }
+    proc.log("orc-signal", &what)?;
+    Ok(Some(pending))
 }
 
 /// Look a worker up in the orchestrator's session.

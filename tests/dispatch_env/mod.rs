@@ -46,6 +46,9 @@ impl Env {
                 ("ORC_AGENT".into(), "custom".into()),
                 ("ORC_AGENT_CMD".into(), "fake-agent {issue}".into()),
                 ("ORC_TRACKER".into(), "local".into()),
+                // The pull-request path (tests/bin/gh); the local merge
+                // path sets ORC_MERGE=local.
+                ("ORC_MERGE".into(), "github".into()),
                 ("ORC_POLL_INTERVAL".into(), "1".into()),
                 ("TZ".into(), "UTC".into()),
             ],

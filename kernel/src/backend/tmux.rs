@@ -63,6 +63,37 @@ pub(super) fn launch(l: &ShimLaunch) -> Result<()> {
     Ok(())
 }
 
+/// Where a person sees worker `name` (`worker-12`) of orc session
+/// `session` on the tmux server `socket` (`ORC_TMUX_SOCKET`): the words that
+/// choose the server and the window's exact target, when that window
+/// exists. `None` for a worker that has no window (headless, ended).
+pub fn find_window(
+    socket: Option<&str>,
+    session: &str,
+    name: &str,
+) -> Option<(Vec<String>, String)> {
+    let tmux = Tmux::new(socket);
+    let window = Window {
+        session: session_name(session),
+        name: name.to_string(),
+    };
+    let names = tmux
+        .run(&[
+            "list-windows",
+            "-t",
+            &format!("={}", window.session),
+            "-F",
+            "#{window_name}",
+        ])
+        .ok()?
+        .into_result("tmux", "list windows")
+        .ok()?;
+    names
+        .lines()
+        .any(|l| l == name)
+        .then(|| (tmux.socket.clone(), window.target()))
+}
+
 /// A worker's window: its session and its name.
 struct Window {
     session: String,

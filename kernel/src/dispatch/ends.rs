@@ -4,6 +4,7 @@
 
 use crate::error::Result;
 use crate::ids::Kind;
+use crate::land::Where;
 use crate::procdir::Proc;
 use crate::record::{Outcome, Record};
 use crate::review;
@@ -57,9 +58,9 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Kind::Worker => self.worker_ended(i, &record)?,
             Kind::Reviewer => {
                 self.items[i].j.handled_review = proc.shim()?.map(|ids| ids.shim);
-                self.reviewer_ended(i, &record)?;
-                // Its verdict is in the journal now; its detached copy of
-                // the branch goes (the log is kept).
+                // Its verdict is read; its detached copy of the branch goes
+                // (the log is kept) before the verdict is acted on, so a
+                // merge reaps a tidy repository.
                 let opts = crate::cleanup::Options::default();
                 if let Err(e) = crate::cleanup::cleanup(&self.ctx, Kind::Reviewer, issue, opts) {
                     self.emit(Step::Warning {
@@ -67,6 +68,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                         detail: format!("could not clean up the reviewer: {e}"),
                     })?;
                 }
+                self.reviewer_ended(i, &record)?;
             }
         }
         Ok(true)
@@ -93,7 +95,10 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         }
     }
 
-    fn verify_claim(&mut self, i: usize, rec: &Record, claim: Outcome) -> Result<()> {
+    pub(super) fn verify_claim(&mut self, i: usize, rec: &Record, claim: Outcome) -> Result<()> {
+        if self.set.land.place == Where::Local {
+            return self.verify_local(i, rec, claim);
+        }
         let issue = self.items[i].issue();
         match verify::check(&self.ctx, &self.gh, rec, claim) {
             Evidence::Missing(why) => {
@@ -103,20 +108,53 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 self.items[i].j.pr = Some(pr);
                 self.emit(Step::Verified {
                     issue,
-                    pr,
+                    pr: Some(pr),
                     detail: detail.clone(),
                 })?;
                 if merged {
                     return self.end(i, End::Merged, detail);
                 }
-                let log = review::read_log(&self.worker(issue))?;
-                if log.escalated {
-                    return self.escalate(i, format!("{} review rounds ran out", log.rounds));
-                }
                 self.items[i].j.detail = detail;
-                self.set_phase(i, Phase::Review)
+                self.after_verified(i)
             }
         }
+    }
+
+    /// Item `i`'s claim waited for its pull request's checks (or for
+    /// GitHub): look again.
+    pub(super) fn verify_again(&mut self, i: usize) -> Result<()> {
+        let issue = self.items[i].issue();
+        let rec = self.worker(issue).read()?;
+        match rec {
+            Some(rec) => match rec.result {
+                Some(claim) => self.verify_claim(i, &rec, claim),
+                None => self.failure(i, "the worker's record lost its result".into()),
+            },
+            None => self.end(i, End::GaveUp, "the worker's record is gone".into()),
+        }
+    }
+
+    /// Verified work goes to a reviewer (`ORC_REVIEW`), else straight to
+    /// the merge (`ORC_AUTO_MERGE`), else to a person.
+    pub(super) fn after_verified(&mut self, i: usize) -> Result<()> {
+        let issue = self.items[i].issue();
+        if self.set.land.review {
+            let log = review::read_log(&self.worker(issue))?;
+            if log.escalated {
+                return self.escalate(i, format!("{} review rounds ran out", log.rounds));
+            }
+            return self.set_phase(i, Phase::Review);
+        }
+        if self.set.auto_merge {
+            self.set_phase(i, Phase::Merging)?;
+            return self.merge(i);
+        }
+        let detail = format!(
+            "{}; not reviewed (ORC_REVIEW is off), left for a person to merge (ORC_AUTO_MERGE \
+             is off)",
+            self.items[i].j.detail
+        );
+        self.end(i, End::Approved, detail)
     }
 
     fn reviewer_ended(&mut self, i: usize, rec: &Record) -> Result<()> {
@@ -129,11 +167,21 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 self.set_phase(i, Phase::Merging)?;
                 self.merge(i)
             }
-            Some(Outcome::Approved) => self.end(
-                i,
-                End::Approved,
-                format!("{pr} approved; left for a person to merge (ORC_AUTO_MERGE is off)"),
-            ),
+            Some(Outcome::Approved) => {
+                let what = match self.set.land.place {
+                    Where::Local => "the branch".to_string(),
+                    Where::Github => pr,
+                };
+                self.end(
+                    i,
+                    End::Approved,
+                    format!(
+                        "{what} approved; left for a person to merge (ORC_AUTO_MERGE is off; \
+                         `ORC_AUTO_MERGE=true orc-dispatch land {}` merges it)",
+                        rec.issue
+                    ),
+                )
+            }
             Some(Outcome::ChangesRequested) => {
                 let log = review::read_log(&self.worker(rec.issue))?;
                 if log.escalated {

@@ -19,7 +19,6 @@ use crate::tracker::{IssueData, TrackerKind};
 use super::Options;
 use super::gh::Gh;
 use super::journal::{self, End, Journal, Phase, Then};
-use super::policy;
 use super::step::{Line, Outcome, Step, Summary};
 use super::waiter::{Bells, Clock};
 
@@ -58,8 +57,8 @@ pub(super) struct Settings {
     pub cooldown: u64,
     /// Merge approved pull requests (`ORC_AUTO_MERGE`).
     pub auto_merge: bool,
-    /// The `gh pr merge` flag of `ORC_MERGE_METHOD`.
-    pub merge_flag: &'static str,
+    /// Where and how verified work is checked and merged.
+    pub land: crate::land::Settings,
     /// The longest wait between looks at the records (`ORC_POLL_INTERVAL`).
     pub poll: Duration,
     /// `ORC_REVIEW_MAX_ROUNDS`, for messages (the kernel's review log counts).
@@ -67,7 +66,7 @@ pub(super) struct Settings {
 }
 
 impl Settings {
-    fn resolve(ctx: &Context, opts: &Options) -> Result<Settings> {
+    fn resolve(ctx: &Context, opts: &Options, tracker: TrackerKind) -> Result<Settings> {
         let config = &ctx.config;
         let max = match opts.max {
             Some(n) => n,
@@ -81,14 +80,13 @@ impl Settings {
             Some(n) => n,
             None => config.number("ORC_RETRY_MAX")?,
         };
-        let method = config.get("ORC_MERGE_METHOD").unwrap_or("squash");
         Ok(Settings {
             max: usize::try_from(max).unwrap_or(usize::MAX),
             retry_max: u32::try_from(retry_max).unwrap_or(u32::MAX),
             backoff: config.number("ORC_RETRY_BACKOFF")?,
             cooldown: config.number("ORC_THROTTLE_COOLDOWN")?,
             auto_merge: config.flag("ORC_AUTO_MERGE"),
-            merge_flag: policy::merge_flag(method)?,
+            land: crate::land::Settings::resolve(config, tracker)?,
             poll: Duration::from_secs(config.number("ORC_POLL_INTERVAL")?.max(1)),
             review_max: config.number("ORC_REVIEW_MAX_ROUNDS")?,
         })
@@ -126,15 +124,15 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
     /// A dispatcher for `opts` (nothing is read from the tracker yet).
     pub fn new(ctx: &Context, opts: &'a Options, emit: E) -> Result<Self> {
         let mut ctx = ctx.clone();
-        let set = Settings::resolve(&ctx, opts)?;
+        let repo = ctx.repo()?.clone();
+        let tracker = TrackerKind::select(ctx.config.get("ORC_TRACKER"), &repo.root)?;
+        let set = Settings::resolve(&ctx, opts, tracker)?;
         // In-process spawns check capacity against ORC_MAX_WORKERS: make it
         // the limit of this run.
         ctx.config.set("ORC_MAX_WORKERS", &set.max.to_string());
         if let Some(slug) = &opts.repo_slug {
             crate::tracker::github::check_repo_slug(slug)?;
         }
-        let repo = ctx.repo()?.clone();
-        let tracker = TrackerKind::select(ctx.config.get("ORC_TRACKER"), &repo.root)?;
         Ok(Dispatcher {
             gh: Gh::new(opts.repo_slug.as_deref(), &repo.root),
             tracker,
@@ -208,15 +206,23 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
     fn fire_timers(&mut self) -> Result<()> {
         let now = self.clock.now();
         for i in 0..self.items.len() {
-            if let Phase::Wait { until, then } = &self.items[i].j.phase {
-                let due = crate::clock::parse(until).map_or(true, |t| t <= now);
-                if due {
-                    let next = match then {
-                        Then::Retry => Phase::Retry,
-                        Then::Review => Phase::Review,
-                    };
-                    self.set_phase(i, next)?;
+            match &self.items[i].j.phase {
+                Phase::Wait { until, then } => {
+                    let due = crate::clock::parse(until).map_or(true, |t| t <= now);
+                    if due {
+                        let next = match then {
+                            Then::Retry => Phase::Retry,
+                            Then::Review => Phase::Review,
+                        };
+                        self.set_phase(i, next)?;
+                    }
                 }
+                Phase::Verify { until }
+                    if crate::clock::parse(until).map_or(true, |t| t <= now) =>
+                {
+                    self.verify_again(i)?;
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -227,7 +233,9 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
         self.items
             .iter()
             .filter_map(|it| match &it.j.phase {
-                Phase::Wait { until, .. } => crate::clock::parse(until).ok(),
+                Phase::Wait { until, .. } | Phase::Verify { until } => {
+                    crate::clock::parse(until).ok()
+                }
                 _ => None,
             })
             .min()
@@ -317,6 +325,7 @@ pub(super) fn phase_name(phase: &Phase) -> String {
                 Then::Review => "review",
             }
         ),
+        Phase::Verify { until } => format!("verifying (next look at {until})"),
         Phase::Retry => "retry".into(),
         Phase::Resume => "resume after review".into(),
         Phase::Review => "review".into(),

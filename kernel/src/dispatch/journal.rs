@@ -40,6 +40,13 @@ pub enum Phase {
     Resume,
     /// Next: a reviewer for the worker's pull request.
     Review,
+    /// The worker's claim is being verified: its pull request's checks
+    /// are still running, or GitHub could not be reached. Looked at again
+    /// at `until`.
+    Verify {
+        /// RFC 3339.
+        until: String,
+    },
     /// `gh pr merge` was called or is about to be.
     Merging,
     /// Nothing more to do in this run.
@@ -136,6 +143,19 @@ pub struct Journal {
     /// The last thing worth saying about the issue.
     #[serde(default)]
     pub detail: String,
+    /// Why the worker resumes (a failed check's output), for its prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The base's new tip of a local merge, written before the base moves:
+    /// a run killed after the move finds the merge done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<String>,
+    /// Since when the pull request's checks (or GitHub) are waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<String>,
+    /// GitHub calls that failed in a row (transient: retried with backoff).
+    #[serde(default)]
+    pub gh_errors: u32,
 }
 
 impl Journal {
@@ -149,6 +169,10 @@ impl Journal {
             handled_review: None,
             pr: None,
             detail: String::new(),
+            reason: None,
+            landed: None,
+            waiting_since: None,
+            gh_errors: 0,
         }
     }
 }

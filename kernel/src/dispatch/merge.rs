@@ -23,6 +23,9 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
     /// with green checks. A refused merge (a conflict, red required checks)
     /// or red checks after it are escalated.
     pub(super) fn merge(&mut self, i: usize) -> Result<()> {
+        if self.set.land.place == crate::land::Where::Local {
+            return self.merge_local(i);
+        }
         let issue = self.items[i].issue();
         let Some(pr) = self.items[i].j.pr else {
             return self.escalate(i, "approved, but dispatch does not know the PR".into());
@@ -34,7 +37,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Err(e) => return self.escalate(i, format!("cannot look at PR #{pr}: {e}")),
         };
         if !merged {
-            match self.gh.pr_merge(pr, self.set.merge_flag) {
+            match self.gh.pr_merge(pr, self.set.land.method.gh_flag()) {
                 Ok(Ok(())) => {}
                 Ok(Err(why)) => {
                     return self.escalate(i, format!("the merge of PR #{pr} failed: {why}"));
@@ -53,7 +56,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Evidence::Verified { detail, .. } => {
                 self.emit(Step::Verified {
                     issue,
-                    pr,
+                    pr: Some(pr),
                     detail: detail.clone(),
                 })?;
                 // The work is finished with: the session's lock goes.

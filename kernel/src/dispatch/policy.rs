@@ -5,7 +5,6 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::clock;
-use crate::error::{Error, Result};
 use crate::record::Outcome;
 
 /// The longest backoff between retries, in seconds.
@@ -137,18 +136,6 @@ pub fn pr_number(detail: &str) -> Option<u32> {
     None
 }
 
-/// The `gh pr merge` flag of `ORC_MERGE_METHOD`.
-pub fn merge_flag(method: &str) -> Result<&'static str> {
-    match method {
-        "squash" => Ok("--squash"),
-        "merge" => Ok("--merge"),
-        "rebase" => Ok("--rebase"),
-        other => {
-            Err(Error::usage("unknown ORC_MERGE_METHOD", other).hint("use squash, merge or rebase"))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,12 +195,5 @@ mod tests {
         assert_eq!(pr_number("fake PR for issue 3"), None);
         assert_eq!(pr_number("#0"), None);
         assert_eq!(pr_number(""), None);
-    }
-
-    #[test]
-    fn merge_methods() {
-        assert_eq!(merge_flag("squash").ok(), Some("--squash"));
-        assert_eq!(merge_flag("rebase").ok(), Some("--rebase"));
-        assert_eq!(merge_flag("ff").map_err(|e| e.code()).err(), Some(2));
     }
 }

@@ -80,7 +80,20 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                     }
                 }
             }
-            Phase::Resume => req.resume = true,
+            Phase::Resume => {
+                req.resume = true;
+                if let Some(reason) = self.items[i].j.reason.clone() {
+                    // A failed check: its output is the resume's reason.
+                    let checkpoint = self.worker(issue).checkpoint_path();
+                    let checkpoint = checkpoint.exists().then_some(checkpoint.as_path());
+                    req.prompt = Some(crate::agent::default_prompt(
+                        Kind::Worker,
+                        issue,
+                        checkpoint,
+                        Some(&reason),
+                    ));
+                }
+            }
             Phase::Retry => match self.prepare_retry(i) {
                 Ok(resume) => req.resume = resume,
                 Err(e) => return self.not_started(i, kind, e),
@@ -125,6 +138,9 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 // attempts count from one again.
                 self.items[i].j.handled_attempt = 0;
             }
+        }
+        if s.kind == Kind::Worker {
+            self.items[i].j.reason = None;
         }
         self.set_phase(i, Phase::Running { kind: s.kind })?;
         let proc = Proc::new(&self.ctx.session, s.kind, s.issue);

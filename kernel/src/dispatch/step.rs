@@ -116,10 +116,34 @@ pub enum Step {
     Verified {
         /// The issue.
         issue: Issue,
-        /// The pull request.
-        pr: u32,
+        /// The pull request (none when orc merges locally).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pr: Option<u32>,
         /// What was checked.
         detail: String,
+    },
+    /// orc ran the project's check command (`ORC_CHECK_CMD`) on the
+    /// branch's tip.
+    Checked {
+        /// The issue.
+        issue: Issue,
+        /// Whether it passed.
+        passed: bool,
+        /// The command, how it ended, and where its output is.
+        detail: String,
+    },
+    /// The pull request's checks are still running: dispatch waits for
+    /// them (or GitHub could not be reached, and dispatch tries again).
+    Waiting {
+        /// The issue.
+        issue: Issue,
+        /// The pull request, once known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pr: Option<u32>,
+        /// What it waits for.
+        detail: String,
+        /// When it looks again.
+        until: String,
     },
     /// The issue's run is over. On the wire the event is named after the
     /// end (`"event":"gave-up","end":"gave-up"`): `merged`, `approved`,

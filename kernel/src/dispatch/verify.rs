@@ -114,7 +114,7 @@ fn find_pr(gh: &Gh, record: &Record, branch: &str) -> Result<Pr, String> {
 
 /// Commits on `branch` since it was created, from its reflog (0 when the
 /// reflog cannot tell).
-fn since_creation(root: &Path, branch: &str) -> u32 {
+pub(super) fn since_creation(root: &Path, branch: &str) -> u32 {
     let git = |args: &[&str]| -> Option<String> {
         let out = Command::new("git")
             .arg("-C")

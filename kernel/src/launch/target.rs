@@ -38,6 +38,8 @@ impl Target {
         let repo = ctx.repo()?.clone();
         let priority = req.priority.clone().unwrap_or_else(|| "normal".to_string());
         nice_of(&priority)?;
+        // The shim reads it; a bad value is refused before anything is made.
+        crate::contain::Mode::parse(ctx.config.get("ORC_CONTAIN").unwrap_or("auto"))?;
         let agent = AgentKind::parse(
             req.agent
                 .as_deref()

@@ -11,7 +11,7 @@ use super::cron::CronExpr;
 use super::registry::{Action, Locked, Registry, RunStatus, Schedule, Timing};
 use super::runner::{self, RunnerData};
 use super::when::parse_at;
-use super::{format_local, local_now, preflight, run_log};
+use super::{capture, format_local, local_now, preflight, run_log};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::ids::check_name;
@@ -76,8 +76,9 @@ pub fn add(state: &StateDir, config: &Config, recurring: bool, req: AddRequest) 
         // Refuse what launchd cannot express before anything is written.
         super::launchd_plist::calendar(&CronExpr::parse(schedule)?)?;
     }
-    preflight::check(config, &req.action, &repo, backend)?;
-    let mut warnings = Vec::new();
+    let env = capture::capture(config, std::env::vars());
+    preflight::check(config, &env, &req.action, &repo, backend)?;
+    let mut warnings = preflight::warnings(backend);
     let bin = crate::paths::bin_dir().unwrap_or_default();
     if matches!(req.action, Action::Label { .. }) && !bin.join("orc-dispatch").is_file() {
         warnings.push(
@@ -90,7 +91,7 @@ pub fn add(state: &StateDir, config: &Config, recurring: bool, req: AddRequest) 
     }
     let exe = std::env::current_exe()
         .map_err(|e| Error::failure(format!("cannot find this executable: {e}"), "add"))?;
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = env.get("PATH").cloned().unwrap_or_default();
 
     let locked = Locked::acquire(state)?;
     let mut registry = locked.read()?;
@@ -105,6 +106,7 @@ pub fn add(state: &StateDir, config: &Config, recurring: bool, req: AddRequest) 
         state: state.root(),
         log: &log,
         path: &path,
+        home: env.get("HOME").map_or("/", String::as_str),
     };
     let runner_path = runner::write(state, &data)?;
     let mut schedule = Schedule {
@@ -113,6 +115,7 @@ pub fn add(state: &StateDir, config: &Config, recurring: bool, req: AddRequest) 
         action: req.action,
         repo,
         path,
+        env,
         backend,
         runner: runner_path.clone(),
         handle: None,
@@ -189,6 +192,21 @@ impl Listed {
     }
 }
 
+/// The next fire time of `timing` after `now`, local: none for a one-shot
+/// whose time has passed, or an expression that never fires.
+pub fn next_fire(timing: &Timing, now: &chrono::DateTime<chrono::Local>) -> Option<String> {
+    match timing {
+        Timing::Cron { schedule: expr } => CronExpr::parse(expr)
+            .ok()
+            .and_then(|e| e.next_after(now))
+            .map(|t| format_local(&t)),
+        Timing::At { at } => clock::parse(at)
+            .ok()
+            .filter(|t| *t > *now)
+            .map(|t| format_local(&t.with_timezone(&chrono::Local))),
+    }
+}
+
 /// The schedules of one kind, each checked against its OS scheduler.
 pub fn list(state: &StateDir, recurring: bool) -> Result<Vec<Listed>> {
     let now = local_now()?;
@@ -196,17 +214,10 @@ pub fn list(state: &StateDir, recurring: bool) -> Result<Vec<Listed>> {
     let registry = Registry::load(state)?;
     let mut rows = Vec::new();
     for schedule in registry.schedules {
-        let next = match &schedule.timing {
-            Timing::Cron { schedule: expr } if recurring => CronExpr::parse(expr)
-                .ok()
-                .and_then(|e| e.next_after(&now))
-                .map(|t| format_local(&t)),
-            Timing::At { at } if !recurring => clock::parse(at)
-                .ok()
-                .filter(|t| *t > now)
-                .map(|t| format_local(&t.with_timezone(&chrono::Local))),
-            _ => continue,
-        };
+        if matches!(schedule.timing, Timing::Cron { .. }) != recurring {
+            continue;
+        }
+        let next = next_fire(&schedule.timing, &now);
         let (state, problem) = if schedule.last_fired_at.is_some() && !recurring {
             ("done", None)
         } else {
@@ -246,6 +257,59 @@ pub fn remove(state: &StateDir, recurring: bool, id: &str) -> Result<Schedule> {
     backend::remove(&schedule)?;
     runner::remove(&schedule.runner)?;
     registry.schedules.retain(|s| s.id != id);
+    locked.write(&registry)?;
+    Ok(schedule)
+}
+
+/// Reinstall schedule `id`: write its runner again from the template and
+/// put its entry back into the OS scheduler (replacing any there), under
+/// the registry lock. A schedule from before orc captured run
+/// environments captures one now, from `config` and this process.
+pub fn repair(state: &StateDir, config: &Config, recurring: bool, id: &str) -> Result<Schedule> {
+    check_name("schedule id", id)?;
+    let locked = Locked::acquire(state)?;
+    let mut registry = locked.read()?;
+    let tool = if recurring { "orc-cron" } else { "orc-at" };
+    let Some(mut schedule) = registry.get(id).cloned() else {
+        return Err(Error::failure("no such schedule", id).hint(format!("see `{tool} list`")));
+    };
+    if matches!(schedule.timing, Timing::Cron { .. }) != recurring {
+        let other = if recurring { "orc-at" } else { "orc-cron" };
+        return Err(
+            Error::usage(format!("this schedule belongs to {other}"), id)
+                .hint(format!("repair it with `{other} repair {id}`")),
+        );
+    }
+    if let Timing::At { at } = &schedule.timing {
+        let due = clock::parse(at).map_err(|_| Error::failure("bad time in registry", at))?;
+        if schedule.last_fired_at.is_some() || due <= clock::now()? {
+            return Err(
+                Error::failure("this one-shot schedule is past its time", id)
+                    .hint("add it again with a new --at time"),
+            );
+        }
+    }
+    if schedule.env.is_empty() {
+        schedule.env = capture::capture(config, std::env::vars());
+        schedule.path = schedule.env.get("PATH").cloned().unwrap_or_default();
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::failure(format!("cannot find this executable: {e}"), "repair"))?;
+    let log = run_log(state, id);
+    let data = RunnerData {
+        exe: &exe,
+        id,
+        state: state.root(),
+        log: &log,
+        path: &schedule.path,
+        home: schedule.env.get("HOME").map_or("/", String::as_str),
+    };
+    schedule.runner = runner::write(state, &data)?;
+    backend::remove(&schedule)?;
+    schedule.handle = backend::install(state, &schedule)?;
+    if let Some(entry) = registry.get_mut(id) {
+        *entry = schedule.clone();
+    }
     locked.write(&registry)?;
     Ok(schedule)
 }

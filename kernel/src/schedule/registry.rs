@@ -130,6 +130,11 @@ pub struct Schedule {
     pub repo: PathBuf,
     /// `PATH` at registration, restored by the runner.
     pub path: String,
+    /// The whole environment of every run, captured at registration
+    /// (capture.rs). Empty for a schedule added before orc captured it:
+    /// `repair` captures it then.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
     /// The OS scheduler that fires it.
     pub backend: BackendKind,
     /// The runner script the OS scheduler starts.

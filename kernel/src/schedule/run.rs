@@ -22,7 +22,6 @@ use crate::ids::check_name;
 use crate::liveness::ProcessId;
 use crate::lock::FileLock;
 use crate::paths::{self, StateDir};
-use crate::profile::Config;
 
 /// What a run did.
 #[derive(Debug, Clone, Serialize)]
@@ -180,8 +179,10 @@ fn record(state: &StateDir, id: &str, change: impl FnOnce(&mut Schedule)) -> Res
     locked.write(&registry)
 }
 
-/// The process a run starts, in the repository, with the caller's
-/// environment less Claude Code's session markers.
+/// The process a run starts, in the repository, with the environment
+/// captured when the schedule was added and nothing of the scheduler's
+/// (a schedule from before capture gets the caller's, less Claude Code's
+/// session markers).
 fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
     if !schedule.repo.is_dir() {
         return Err(Error::failure(
@@ -189,6 +190,16 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             schedule.repo.display().to_string(),
         ));
     }
+    let env: Vec<(String, String)> = if schedule.env.is_empty() {
+        agent::scrub(std::env::vars())
+    } else {
+        schedule
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let mut cmd = match &schedule.action {
         Action::Command { argv } => {
             let (program, args) = argv
@@ -199,21 +210,29 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             cmd
         }
         Action::Prompt { prompt } => {
-            let config = Config::load(Some(&schedule.repo))?;
-            let agent = AgentKind::parse(config.get("ORC_AGENT").unwrap_or("claude"))?;
+            let agent = AgentKind::parse(get("ORC_AGENT").unwrap_or("claude"))?;
+            let plugin_dir = match get("ORC_ROOT") {
+                Some(root) => Some(std::path::PathBuf::from(root))
+                    .filter(|r| r.join(".claude-plugin").join("plugin.json").is_file()),
+                None => agent::claude_plugin_dir(),
+            };
             let launch = agent::orchestrator_command(
                 agent,
                 &schedule.repo,
                 prompt,
-                config.get("ORC_AGENT_CMD").map(str::to_string),
-                agent::claude_plugin_dir(),
+                get("ORC_AGENT_CMD").map(str::to_string),
+                plugin_dir,
             )?;
-            let mut cmd = Command::new(launch.program);
+            let mut cmd = Command::new(resolve(&launch.program, get("PATH"), &schedule.repo));
             cmd.args(launch.args);
             cmd
         }
         Action::Label { label } => {
-            let dir = paths::bin_dir().unwrap_or_default();
+            let dir = get("ORC_BIN_DIR")
+                .map(std::path::PathBuf::from)
+                .filter(|d| d.join("orc-dispatch").is_file())
+                .or_else(paths::bin_dir)
+                .unwrap_or_default();
             let dispatch = dir.join("orc-dispatch");
             if !dispatch.is_file() {
                 return Err(Error::failure(
@@ -229,10 +248,16 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
     };
     cmd.current_dir(&schedule.repo)
         .env_clear()
-        .envs(agent::scrub(std::env::vars()))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("ORC_STATE_DIR", state.root())
         .env("ORC_SCHEDULE_ID", &schedule.id);
     Ok(cmd)
+}
+
+/// `program` looked up on the run's `PATH` (std would look on this
+/// process's), or as given when it is not found there.
+fn resolve(program: &str, path: Option<&str>, dir: &std::path::Path) -> std::path::PathBuf {
+    which::which_in(program, path, dir).unwrap_or_else(|_| program.into())
 }
 
 /// Start `cmd` with its output in the log and wait for its exit code.

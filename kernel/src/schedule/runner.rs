@@ -1,12 +1,16 @@
 //! Runner scripts: what the OS scheduler starts, one per schedule, mode
 //! 0700, always the same template.
 //!
-//! The template sets `PATH` to the one captured at registration and execs
-//! `orc-cron run --scheduled ID` (or `orc-at`), with its output appended
-//! to the run log. Its only variable parts are the executable, the id, the
-//! state directory, the log and `PATH`, each a single-quoted literal that
-//! the shell assigns and never evaluates. What the schedule runs (a prompt,
-//! a command) stays in `schedules.json`; it never appears in shell text.
+//! The template execs `orc-cron run --scheduled ID` (or `orc-at`) under
+//! `env -i` with only `PATH`, `HOME` and `ORC_STATE_DIR`, its output
+//! appended to the run log; `orc-cron run ID` by hand runs the same script
+//! with `--by-hand` (output to the terminal), so a manual test is the real
+//! thing. The run itself gets the environment captured at registration
+//! (capture.rs), never the scheduler's. The script's only variable parts
+//! are the executable, the id, the state directory, the log, `HOME` and
+//! `PATH`, each a single-quoted literal that the shell assigns and never
+//! evaluates. What the schedule runs (a prompt, a command) stays in
+//! `schedules.json`; it never appears in shell text.
 
 use std::path::{Path, PathBuf};
 
@@ -28,19 +32,29 @@ pub struct RunnerData<'a> {
     pub log: &'a Path,
     /// `PATH` as it was at registration.
     pub path: &'a str,
+    /// `HOME` as it was at registration.
+    pub home: &'a str,
 }
 
 const TEMPLATE: &str = "#!/bin/sh
 # orc schedule runner. Generated from a fixed template: the values below
-# are single-quoted literals; what the schedule runs lives in schedules.json.
+# are single-quoted literals; what the schedule runs lives in schedules.json,
+# with the environment its runs get (captured when it was added).
 ORC_RUNNER_EXE=@EXE@
 ORC_RUNNER_ID=@ID@
 ORC_RUNNER_LOG=@LOG@
 ORC_RUNNER_PATH=@PATH@
-ORC_STATE_DIR=@STATE@
-PATH=$ORC_RUNNER_PATH
-export PATH ORC_STATE_DIR
-exec \"$ORC_RUNNER_EXE\" run --scheduled \"$ORC_RUNNER_ID\" </dev/null >>\"$ORC_RUNNER_LOG\" 2>&1
+ORC_RUNNER_HOME=@HOME@
+ORC_RUNNER_STATE=@STATE@
+# Nothing else passes, but the test clock (ORC_NOW, tests only).
+if [ \"${1:-}\" = --by-hand ]; then
+  shift
+  exec /usr/bin/env -i PATH=\"$ORC_RUNNER_PATH\" HOME=\"$ORC_RUNNER_HOME\" \\
+    ORC_STATE_DIR=\"$ORC_RUNNER_STATE\" ${ORC_NOW:+\"ORC_NOW=$ORC_NOW\"} \"$ORC_RUNNER_EXE\" run --by-hand \"$@\" \"$ORC_RUNNER_ID\"
+fi
+exec /usr/bin/env -i PATH=\"$ORC_RUNNER_PATH\" HOME=\"$ORC_RUNNER_HOME\" \\
+  ORC_STATE_DIR=\"$ORC_RUNNER_STATE\" ${ORC_NOW:+\"ORC_NOW=$ORC_NOW\"} \"$ORC_RUNNER_EXE\" run --scheduled \"$ORC_RUNNER_ID\" \\
+  </dev/null >>\"$ORC_RUNNER_LOG\" 2>&1
 ";
 
 /// The script text for `data`.
@@ -60,6 +74,7 @@ pub fn script(data: &RunnerData<'_>) -> Result<String> {
         ("@ID@", quote(data.id)),
         ("@LOG@", text("log", data.log)?),
         ("@PATH@", quote(data.path)),
+        ("@HOME@", quote(data.home)),
         ("@STATE@", text("state directory", data.state)?),
     ];
     let mut out = String::with_capacity(TEMPLATE.len() + 256);
@@ -118,12 +133,14 @@ mod tests {
             state: Path::new("/s/@ID@"),
             log: Path::new("/s/logs/nightly.run.log"),
             path: "/bin:/it's $(here)",
+            home: "/home/u",
         };
         let text = script(&data)?;
         assert!(text.starts_with("#!/bin/sh\n"));
         assert!(text.contains("ORC_RUNNER_EXE='/opt/orc x/orc-cron'\n"));
         assert!(text.contains("ORC_RUNNER_PATH='/bin:/it'\\''s $(here)'\n"));
-        assert!(text.contains("ORC_STATE_DIR='/s/@ID@'\n"));
+        assert!(text.contains("ORC_RUNNER_STATE='/s/@ID@'\n"));
+        assert!(text.contains("ORC_RUNNER_HOME='/home/u'\n"));
         assert!(text.contains("ORC_RUNNER_ID='nightly'\n"));
         Ok(())
     }

@@ -16,7 +16,8 @@
 //! A comment runs until the next `## Comment` line.
 //! ```
 //!
-//! Only `title` is required. Everything before the first comment heading is
+//! Only `title` is required. When orc lands an issue it writes `state:
+//! closed`, `closed: <time>` and `merged: <commit>` (see `crate::land`). Everything before the first comment heading is
 //! the body. Comment headings inside fenced code blocks are text, so an issue
 //! can quote this format.
 
@@ -32,13 +33,15 @@ use crate::ids::Issue;
 use crate::record::nice_of;
 
 /// The keys an issue's front matter may have.
-pub const KEYS: [&str; 6] = [
+pub const KEYS: [&str; 8] = [
     "title",
     "labels",
     "priority",
     "depends_on",
     "state",
     "created",
+    "closed",
+    "merged",
 ];
 
 /// `<repo_root>/.orc/issues`.
@@ -181,6 +184,11 @@ pub fn parse(text: &str, issue: Issue, file: &Path) -> Result<IssueData> {
                             .hint("state is open or closed"));
                     }
                 };
+            }
+            // Written when orc lands the issue: the time, and the commit
+            // that put the change on the base branch.
+            "closed" | "merged" => {
+                single(&entry.key, entry.value, &here)?;
             }
             "created" => {
                 let created = single(&entry.key, entry.value, &here)?;
@@ -454,7 +462,7 @@ Anonymous.
         let e = parse7(&with("owner: me")).unwrap_err();
         assert_eq!(
             e.hint_text(),
-            Some("keys are: title, labels, priority, depends_on, state, created")
+            Some("keys are: title, labels, priority, depends_on, state, created, closed, merged")
         );
     }
 

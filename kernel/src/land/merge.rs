@@ -1,0 +1,384 @@
+//! Merging a branch into its base without GitHub: the merge is built in a
+//! scratch worktree orc owns (the base's tip, detached), the local issue is
+//! closed in a commit of its own on top of it (that commit can name the
+//! merge), and the base ref then moves from the tip it was built on to the
+//! result in one compare-and-swap: `git update-ref <base> <new> <old>`, or,
+//! where the base is checked out, `git merge --ff-only` in that worktree
+//! (git updates the ref against the old value there too, and refuses to
+//! overwrite local changes). A base checked out with uncommitted changes is
+//! never merged into: a person decides. A base that moved meanwhile is
+//! merged again from its new tip, a few times at most.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::ids::Issue;
+use crate::repo::Repo;
+use crate::tracker::local;
+
+use super::close;
+use super::git::{Git, reason};
+use super::scratch::Scratch;
+
+/// How many times a base that moved under a merge is merged again.
+const ATTEMPTS: usize = 3;
+
+/// `ORC_MERGE_METHOD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Fast-forward only: the base becomes the branch's tip.
+    Ff,
+    /// A merge commit (always, even when a fast-forward would do).
+    Merge,
+    /// One new commit with the branch's changes.
+    Squash,
+}
+
+impl Method {
+    /// `ff`, `merge` or `squash` (`rebase` is taken as `ff`: the base's
+    /// history stays linear either way).
+    pub fn parse(text: &str) -> Result<Method> {
+        match text {
+            "ff" | "rebase" => Ok(Method::Ff),
+            "merge" => Ok(Method::Merge),
+            "squash" => Ok(Method::Squash),
+            other => {
+                Err(Error::usage("unknown ORC_MERGE_METHOD", other).hint("use ff, merge or squash"))
+            }
+        }
+    }
+
+    /// The name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Ff => "ff",
+            Method::Merge => "merge",
+            Method::Squash => "squash",
+        }
+    }
+
+    /// The `gh pr merge` flag that does the same on GitHub.
+    pub fn gh_flag(self) -> &'static str {
+        match self {
+            Method::Ff => "--rebase",
+            Method::Merge => "--merge",
+            Method::Squash => "--squash",
+        }
+    }
+}
+
+/// What to land.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The issue.
+    pub issue: Issue,
+    /// Its title, for the commit messages.
+    pub title: String,
+    /// The worker's branch.
+    pub branch: String,
+    /// The branch it merges into (a local branch name, e.g. `main`).
+    pub base: String,
+    /// How.
+    pub method: Method,
+    /// Close `.orc/issues/<N>.md` (the local tracker).
+    pub close: bool,
+    /// The time written into the closed issue.
+    pub now: String,
+}
+
+/// How the issue file was closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closed {
+    /// In a commit on the base, right after the merge.
+    InCommit,
+    /// The file is not tracked: written in place after the merge.
+    InPlace,
+    /// Nothing to close (not asked, or no such file).
+    No,
+}
+
+/// What a landing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landed {
+    /// The base holds the change.
+    Done {
+        /// The commit that put the branch on the base (the branch's tip
+        /// for `ff`, or when the base held it already).
+        commit: String,
+        /// The base's new tip.
+        head: String,
+        /// The branch's tip that was landed.
+        tip: String,
+        /// How the issue was closed.
+        closed: Closed,
+    },
+    /// Nothing was changed; a person must decide, for this reason.
+    Refused(String),
+}
+
+/// Land `job` in `repo`. `before_update` gets the base's new tip before the
+/// ref moves (to write it down: a run killed right after finds it there).
+pub fn land(
+    repo: &Repo,
+    job: &Job,
+    before_update: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<Landed> {
+    let root = Git::at(&repo.root);
+    let base_ref = format!("refs/heads/{}", job.base);
+    let Some(tip) = root.commit_of(&format!("refs/heads/{}", job.branch))? else {
+        return Ok(Landed::Refused(format!("branch {} is gone", job.branch)));
+    };
+    for _ in 0..ATTEMPTS {
+        let Some(old) = root.commit_of(&base_ref)? else {
+            return Ok(Landed::Refused(format!(
+                "the base branch {} does not exist in this repository",
+                job.base
+            )));
+        };
+        let checkout = checked_out_at(repo, &job.base)?;
+        if let Some(why) = dirty(checkout.as_deref(), &job.base)? {
+            return Ok(Landed::Refused(why));
+        }
+        let scratch = Scratch::create(repo, job.issue, &old)?;
+        let built = build(&scratch, repo, job, &old, &tip);
+        scratch.remove()?;
+        let (commit, head, in_commit) = match built? {
+            Ok(b) => b,
+            Err(why) => return Ok(Landed::Refused(why)),
+        };
+        if head != old {
+            before_update(&head)?;
+            let moved = match &checkout {
+                Some(w) => {
+                    if let Some(why) = dirty(Some(w), &job.base)? {
+                        return Ok(Landed::Refused(why));
+                    }
+                    let out = Git::at(w).run(["merge", "--ff-only", "--quiet", &head])?;
+                    if !out.status.success() {
+                        if root.commit_of(&base_ref)?.as_deref() == Some(old.as_str()) {
+                            return Ok(Landed::Refused(format!(
+                                "git refused to move {} at {}: {}",
+                                job.base,
+                                w.display(),
+                                reason(&out)
+                            )));
+                        }
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => {
+                    let msg = format!("orc: land issue #{}", job.issue);
+                    let out = root.run(["update-ref", "-m", &msg, &base_ref, &head, &old])?;
+                    !out.status.success()
+                }
+            };
+            if moved {
+                continue;
+            }
+        }
+        let closed = if in_commit {
+            Closed::InCommit
+        } else if job.close && close_in_place(repo, job, &commit)? {
+            Closed::InPlace
+        } else {
+            Closed::No
+        };
+        return Ok(Landed::Done {
+            commit,
+            head,
+            tip,
+            closed,
+        });
+    }
+    Ok(Landed::Refused(format!(
+        "{} kept moving while orc merged into it ({ATTEMPTS} attempts)",
+        job.base
+    )))
+}
+
+/// Build the merge on `old` in the scratch worktree: `Ok(Err(why))` when it
+/// cannot be built (a conflict, a base that a fast-forward cannot reach).
+/// Gives the merging commit, the new tip, and whether the issue's closing
+/// is in it.
+fn build(
+    scratch: &Scratch,
+    repo: &Repo,
+    job: &Job,
+    old: &str,
+    tip: &str,
+) -> Result<std::result::Result<(String, String, bool), String>> {
+    let g = Git::at(scratch.path());
+    let ident = identity(repo)?;
+    let with = |args: &[&str]| -> Vec<String> {
+        ident
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .map(str::to_string)
+            .collect()
+    };
+    let short = |c: &str| c.get(..12).unwrap_or(c).to_string();
+    if !g.is_ancestor(tip, old)? {
+        match job.method {
+            Method::Ff => {
+                if !g.is_ancestor(old, tip)? {
+                    return Ok(Err(format!(
+                        "{} cannot be fast-forwarded to {}: {} has moved since the branch \
+                         was made (rebase the branch, or use ORC_MERGE_METHOD=merge)",
+                        job.base, job.branch, job.base
+                    )));
+                }
+                g.ok(["checkout", "--quiet", "--detach", tip])?;
+            }
+            Method::Merge => {
+                let msg = format!(
+                    "Merge issue #{}: {}\n\nBranch {} at {}, landed by orc.",
+                    job.issue, job.title, job.branch, tip
+                );
+                let out = g.run(with(&["merge", "--no-ff", "--no-verify", "-m", &msg, tip]))?;
+                if !out.status.success() {
+                    return Ok(Err(conflict(&g, job, &out)?));
+                }
+            }
+            Method::Squash => {
+                let out = g.run(["merge", "--squash", tip])?;
+                if !out.status.success() {
+                    return Ok(Err(conflict(&g, job, &out)?));
+                }
+                if g.succeeds(["diff", "--cached", "--quiet"])? {
+                    return Ok(Err(format!(
+                        "squashing {} into {} changes nothing",
+                        job.branch, job.base
+                    )));
+                }
+                let msg = format!(
+                    "Issue #{}: {}\n\nSquashed from {} at {} by orc.",
+                    job.issue, job.title, job.branch, tip
+                );
+                g.ok(with(&["commit", "--quiet", "--no-verify", "-m", &msg]))?;
+            }
+        }
+    }
+    let commit = if g.is_ancestor(tip, old)? {
+        tip.to_string()
+    } else {
+        g.ok(["rev-parse", "HEAD"])?
+    };
+    let file = format!(".orc/issues/{}.md", job.issue);
+    let tracked = job.close && g.succeeds(["ls-files", "--error-unmatch", "--", &file])?;
+    if tracked {
+        let path = scratch.path().join(&file);
+        let text = crate::fsutil::read_to_string(&path)?;
+        if let Some(closed) = close::closed_text(&text, &job.now, &commit) {
+            std::fs::write(&path, closed).map_err(|e| Error::io("write", &path, e))?;
+            g.ok(["add", "--", &file])?;
+            let msg = format!(
+                "Close issue #{}: merged in {}\n\n{}",
+                job.issue,
+                short(&commit),
+                job.title
+            );
+            g.ok(with(&["commit", "--quiet", "--no-verify", "-m", &msg]))?;
+        }
+    }
+    let head = g.ok(["rev-parse", "HEAD"])?;
+    Ok(Ok((commit, head, tracked)))
+}
+
+/// The words for a merge that stopped on a conflict (the scratch worktree
+/// is thrown away, so nothing needs aborting).
+fn conflict(g: &Git, job: &Job, out: &std::process::Output) -> Result<String> {
+    let files = g.ok(["diff", "--name-only", "--diff-filter=U"])?;
+    let files: Vec<&str> = files.lines().collect();
+    Ok(if files.is_empty() {
+        format!(
+            "{} does not merge into {}: {}",
+            job.branch,
+            job.base,
+            reason(out)
+        )
+    } else {
+        format!(
+            "{} conflicts with {} in {}",
+            job.branch,
+            job.base,
+            files.join(", ")
+        )
+    })
+}
+
+/// `-c user.name=orc -c user.email=…` when git has no identity to commit
+/// with (a fresh machine, a CI container); nothing when it has one.
+fn identity(repo: &Repo) -> Result<Vec<String>> {
+    let known = Git::at(&repo.root).succeeds(["var", "GIT_COMMITTER_IDENT"])?;
+    Ok(if known {
+        Vec::new()
+    } else {
+        ["-c", "user.name=orc", "-c", "user.email=orc@localhost"]
+            .map(str::to_string)
+            .to_vec()
+    })
+}
+
+/// Why the base must not be merged into: checked out at `at` with tracked
+/// changes.
+fn dirty(at: Option<&Path>, base: &str) -> Result<Option<String>> {
+    let Some(at) = at else { return Ok(None) };
+    let changes = Git::at(at).tracked_changes()?;
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let shown: Vec<&str> = changes.iter().take(5).map(|l| l.trim()).collect();
+    Ok(Some(format!(
+        "{base} is checked out at {} with uncommitted changes ({}{}); orc does not merge over \
+         a person's work: commit or stash them, then land again",
+        at.display(),
+        shown.join(", "),
+        if changes.len() > 5 { ", …" } else { "" }
+    )))
+}
+
+/// The worktree where `branch` is checked out, if any.
+pub fn checked_out_at(repo: &Repo, branch: &str) -> Result<Option<PathBuf>> {
+    let out = Git::at(&repo.root).ok(["worktree", "list", "--porcelain"])?;
+    let mut path: Option<PathBuf> = None;
+    let want = format!("branch refs/heads/{branch}");
+    for line in out.lines() {
+        if let Some(p) = line.strip_prefix("worktree ") {
+            path = Some(PathBuf::from(p));
+        } else if line == want {
+            return Ok(path.filter(|p| p.is_dir()));
+        }
+    }
+    Ok(None)
+}
+
+/// Close the untracked issue file in the main checkout.
+fn close_in_place(repo: &Repo, job: &Job, commit: &str) -> Result<bool> {
+    let path = local::issue_path(&repo.root, job.issue);
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let tracked = Git::at(&repo.root).succeeds([
+        "ls-files",
+        "--error-unmatch",
+        "--",
+        &format!(".orc/issues/{}.md", job.issue),
+    ])?;
+    if tracked {
+        // Tracked here but not on the base (the checkout is on another
+        // branch): editing it would leave a modified file behind.
+        return Ok(false);
+    }
+    let text = crate::fsutil::read_to_string(&path)?;
+    let Some(closed) = close::closed_text(&text, &job.now, commit) else {
+        return Ok(false);
+    };
+    let mode = std::fs::metadata(&path)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+        .map_err(|e| Error::io("inspect", &path, e))?;
+    crate::fsutil::write_atomic(&path, closed.as_bytes(), mode)?;
+    Ok(true)
+}

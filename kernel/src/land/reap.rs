@@ -1,0 +1,83 @@
+//! After a landing: the worker's worktree and branch go, on proof. The
+//! branch is deleted only when the base holds its tip (a merge or a
+//! fast-forward), or holds the squash commit orc made from exactly that tip
+//! (the commit message names the tip, so `git branch x <tip>` recovers the
+//! original commits until git's own gc). The worktree goes only when it has
+//! nothing uncommitted; otherwise both stay and the caller says so.
+
+use std::path::Path;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::repo::Repo;
+use crate::trust;
+use crate::worktree;
+
+use super::git::Git;
+
+/// What the reaping did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reaped {
+    /// The worktree (if any) and the branch are gone.
+    Gone,
+    /// Kept, for this reason.
+    Kept(String),
+}
+
+/// What proves the branch is safe to delete.
+#[derive(Debug, Clone)]
+pub struct Proof<'a> {
+    /// The base branch (local name).
+    pub base: &'a str,
+    /// The branch tip that was landed.
+    pub tip: &'a str,
+    /// The commit that landed it (the tip itself, a merge, or a squash).
+    pub commit: &'a str,
+}
+
+/// Remove `branch` and its worktree at `path` if the proof holds.
+pub fn reap(
+    ctx: &Context,
+    repo: &Repo,
+    path: Option<&Path>,
+    branch: &str,
+    proof: &Proof<'_>,
+) -> Result<Reaped> {
+    let root = Git::at(&repo.root);
+    let base_ref = format!("refs/heads/{}", proof.base);
+    let now = root.commit_of(&format!("refs/heads/{branch}"))?;
+    if let Some(now) = &now {
+        let contained = root.is_ancestor(now, &base_ref)?;
+        let squashed = now == proof.tip && root.is_ancestor(proof.commit, &base_ref)?;
+        if !contained && !squashed {
+            return Ok(Reaped::Kept(format!(
+                "branch {branch} is at {now}, which {} does not hold",
+                proof.base
+            )));
+        }
+    }
+    if let Some(path) = path.filter(|p| p.is_dir()) {
+        let status = Git::at(path).ok(["status", "--porcelain", "--untracked-files=normal"])?;
+        if !status.is_empty() {
+            return Ok(Reaped::Kept(format!(
+                "the worktree {} has uncommitted changes",
+                path.display()
+            )));
+        }
+        worktree::remove_worktree(repo, path, proof.base)?;
+        if let Ok(home) = crate::paths::home() {
+            trust::revoke(&ctx.state, &home, path)?;
+        }
+    }
+    if now.is_some() {
+        worktree::remove_branch(repo, branch, proof.base)?;
+    }
+    // orc's directories under `.worktrees/` once empty (a reviewer's
+    // cleanup leaves `review/`), so the checkout looks as it did before.
+    let top = repo.root.join(".worktrees");
+    for dir in ["issue", "review", "land"] {
+        let _ = std::fs::remove_dir(top.join(dir));
+    }
+    let _ = std::fs::remove_dir(&top);
+    Ok(Reaped::Gone)
+}

@@ -1,0 +1,234 @@
+//! orc-dispatch landing work without GitHub (`ORC_MERGE=local`): the branch
+//! verified, the project's check run by orc, reviewed, merged into `main`
+//! by each `ORC_MERGE_METHOD`, the local issue closed in the same update of
+//! `main`, the worktree and branch reaped — and a dirty checkout of `main`,
+//! a failing check and a false `merged` claim each stopping where they must.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod dispatch_env;
+
+use std::fs;
+
+use dispatch_env::Env;
+
+/// A world whose issues are committed on `main` (so closing one is a
+/// commit), merged locally, reviewed, and merged without asking.
+fn world(mode: &str) -> Env {
+    let mut e = Env::new();
+    e.set("ORC_MERGE", "local");
+    e.set("ORC_AUTO_MERGE", "true");
+    fs::write(e.repo.join("README.md"), "# project\n").unwrap();
+    e.issue(1, "", &format!("fake-mode: {mode}"));
+    e.git(&["add", "README.md", ".orc/issues/1.md"]);
+    e.git(&["commit", "-q", "-m", "the project and its issue"]);
+    e
+}
+
+fn rev(e: &Env, what: &str) -> String {
+    e.git(&["rev-parse", what]).trim().to_string()
+}
+
+/// Nothing of the worker is left: no worktree, branch, lock, proc
+/// directory or modified file.
+fn assert_tidy(e: &Env) {
+    assert!(!e.repo.join(".worktrees").exists(), "a worktree is left");
+    assert_eq!(
+        e.git(&["branch", "--list", "issue/*"]),
+        "",
+        "a branch is left"
+    );
+    assert_eq!(
+        e.git(&["status", "--porcelain"]),
+        "",
+        "files are left modified"
+    );
+    assert!(e.lock(1).is_none(), "the lock is held: {:?}", e.lock(1));
+    assert!(
+        e.record("worker", 1).is_none(),
+        "the worker's records are left"
+    );
+}
+
+#[test]
+fn each_merge_method_lands_the_branch_closes_the_issue_and_reaps() {
+    for method in ["ff", "merge", "squash"] {
+        let mut e = world("ready");
+        e.set("ORC_MERGE_METHOD", method);
+        let before = rev(&e, "main");
+        let run = e.dispatch(&["1"]);
+        run.assert_code(0);
+        assert_eq!(run.end(1), "merged", "{method}: {run}");
+        assert_eq!(run.spawned("reviewer"), [1], "{method}: reviewed once");
+        let verified = &run.of("verified", 1)[0];
+        assert!(
+            verified["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no check command (ORC_CHECK_CMD is unset)"),
+            "{verified}"
+        );
+        // main: the change, then the closing of the issue naming its merge.
+        let subjects = e.git(&["log", "--format=%s", &format!("{before}..main")]);
+        let subjects: Vec<&str> = subjects.lines().collect();
+        assert!(
+            subjects[0].starts_with("Close issue #1: merged in "),
+            "{subjects:?}"
+        );
+        let merged = e.git(&["show", "-s", "--format=%P", "main~1"]);
+        match method {
+            "ff" => assert_eq!(subjects[1..], ["fake-agent: issue 1"], "{method}"),
+            "merge" => {
+                assert!(
+                    subjects[1].starts_with("Merge issue #1: Issue 1"),
+                    "{subjects:?}"
+                );
+                assert_eq!(merged.split_whitespace().count(), 2, "a merge commit");
+            }
+            _ => {
+                assert_eq!(subjects.len(), 2, "{subjects:?}");
+                assert!(subjects[1].starts_with("Issue #1: Issue 1"), "{subjects:?}");
+                assert_eq!(merged.split_whitespace().count(), 1, "one squashed commit");
+            }
+        }
+        assert!(
+            e.repo.join("fake-change-1.txt").is_file(),
+            "{method}: the change is on main"
+        );
+        let issue = fs::read_to_string(e.issue_path(1)).unwrap();
+        assert!(issue.contains("state: closed\n"), "{issue}");
+        let landed = rev(&e, "main~1");
+        assert!(
+            issue.contains(&format!("merged: {landed}\n")),
+            "{method}: {issue}"
+        );
+        assert_tidy(&e);
+        // A closed issue is never dispatched again.
+        let again = e.dispatch(&["1"]);
+        again.assert_code(0);
+        let skipped = again.of("skipped", 1);
+        assert_eq!(skipped.len(), 1, "{again}");
+        assert_eq!(skipped[0]["reason"], "closed in the tracker");
+        assert!(again.spawned("worker").is_empty());
+    }
+}
+
+#[test]
+fn a_dirty_checkout_of_the_base_escalates_and_nothing_changes() {
+    let mut e = world("ready");
+    e.set("ORC_REVIEW", "false");
+    fs::write(
+        e.repo.join("README.md"),
+        "# project\n\nmy edit, not committed\n",
+    )
+    .unwrap();
+    let before = rev(&e, "main");
+    let run = e.dispatch(&["1"]);
+    run.assert_code(1);
+    assert_eq!(run.end(1), "escalated", "{run}");
+    let why = run.ended(1)["detail"].as_str().unwrap();
+    assert!(
+        why.contains("uncommitted changes") && why.contains("README.md"),
+        "{why}"
+    );
+    assert_eq!(rev(&e, "main"), before, "main moved");
+    assert_eq!(
+        fs::read_to_string(e.repo.join("README.md")).unwrap(),
+        "# project\n\nmy edit, not committed\n"
+    );
+    assert!(e.has_worktree(1), "the work is kept");
+    let branch = e.git(&["branch", "--list", "issue/1-*", "--format=%(refname:short)"]);
+    assert_eq!(
+        e.git(&["rev-list", "--count", &format!("main..{}", branch.trim())])
+            .trim(),
+        "1"
+    );
+    assert!(
+        fs::read_to_string(e.issue_path(1))
+            .unwrap()
+            .contains("title: Issue 1")
+    );
+    assert!(
+        !fs::read_to_string(e.issue_path(1))
+            .unwrap()
+            .contains("closed")
+    );
+    assert!(
+        !e.repo.join(".worktrees/land").exists(),
+        "orc's scratch worktree is gone"
+    );
+}
+
+#[test]
+fn a_failing_check_resumes_the_worker_with_its_output_then_lands() {
+    let mut e = world("broken-once");
+    e.set("ORC_REVIEW", "false");
+    e.set("FAKE_AGENT_ECHO_ARGS", "1");
+    e.set(
+        "ORC_CHECK_CMD",
+        "echo checking; if grep -rs BROKEN --include='fake-change-*' .; then exit 1; fi",
+    );
+    let run = e.dispatch(&["1"]);
+    run.assert_code(0);
+    assert_eq!(run.end(1), "merged", "{run}");
+    let checked: Vec<bool> = run
+        .of("checked", 1)
+        .iter()
+        .map(|c| c["passed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(checked, [false, true], "{run}");
+    let resumed: Vec<bool> = run
+        .all("spawned")
+        .iter()
+        .map(|s| s["resumed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(resumed, [false, true], "{run}");
+    let fixed = fs::read_to_string(e.repo.join("fake-change-1.txt")).unwrap();
+    assert!(
+        !fixed.contains("BROKEN") && fixed.contains("fixed"),
+        "{fixed}"
+    );
+    // The check's output is kept, and its failing tail was the worker's
+    // reason to resume.
+    let logs = e.session().join("logs");
+    let first = fs::read_to_string(logs.join("check-1.1.log")).unwrap();
+    assert!(
+        first.contains("checking") && first.contains("BROKEN"),
+        "{first}"
+    );
+    assert!(first.contains("orc: check exit 1"), "{first}");
+    let worker_log: String = fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().starts_with("worker-1."))
+        .map(|f| fs::read_to_string(f.path()).unwrap())
+        .collect();
+    assert!(
+        worker_log.contains("Reason for the resume: orc ran the project's check"),
+        "{worker_log}"
+    );
+    assert!(worker_log.contains("BROKEN: a bug the check will catch"));
+    assert_tidy(&e);
+}
+
+#[test]
+fn a_false_merged_claim_is_caught_and_its_commits_kept() {
+    let e = world("ok");
+    let before = rev(&e, "main");
+    let run = e.dispatch(&["1"]);
+    run.assert_code(1);
+    assert_eq!(run.end(1), "unverified", "{run}");
+    let why = run.ended(1)["detail"].as_str().unwrap();
+    assert!(
+        why.contains("merged claimed, but main does not hold"),
+        "{why}"
+    );
+    assert_eq!(rev(&e, "main"), before);
+    let branch = e.git(&["branch", "--list", "issue/1-*", "--format=%(refname:short)"]);
+    let ahead = e.git(&["rev-list", "--count", &format!("main..{}", branch.trim())]);
+    assert_eq!(ahead.trim(), "1", "the worker's commit is kept");
+    assert!(
+        !fs::read_to_string(e.issue_path(1))
+            .unwrap()
+            .contains("closed")
+    );
+}
