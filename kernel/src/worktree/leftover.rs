@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::base::Base;
 use super::contained::{Holder, holder, tip};
-use super::find;
+use super::listing::find;
 use super::owner;
 use crate::error::{Error, Kind, Result};
 use crate::ids::Issue;
