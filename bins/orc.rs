@@ -29,6 +29,10 @@ const TOOLS: &[(&str, &str)] = &[
         "remove a worker's worktree, branch, lock and records",
     ),
     ("dispatch", "run a queue of issues"),
+    (
+        "queue",
+        "show the run queue; retry, skip, requeue, prio, hold, release",
+    ),
     ("cron", "recurring schedules"),
     ("at", "one-shot schedules"),
     ("lock", "issue locks and named mutexes"),

@@ -12,6 +12,13 @@ pub struct What {
     /// Run `orc-dispatch --label L` (needs orc-dispatch next to this tool).
     #[arg(long)]
     label: Option<String>,
+    /// With --label: at most N workers at once (`orc-dispatch --max N`).
+    #[arg(long, value_name = "N", requires = "label")]
+    max: Option<u64>,
+    /// With --label: one pass of the queue (`orc-dispatch --once`): start
+    /// what fits and exit; the next run adopts what still runs.
+    #[arg(long, requires = "label")]
+    once: bool,
     /// Run the agent headless with this prompt.
     #[arg(long)]
     prompt: Option<String>,
@@ -33,6 +40,8 @@ impl From<What> for front::What {
     fn from(w: What) -> Self {
         front::What {
             label: w.label,
+            max: w.max,
+            once: w.once,
             prompt: w.prompt,
             repo: w.repo,
             id: w.id,

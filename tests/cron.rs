@@ -439,6 +439,40 @@ fn a_label_schedule_runs_orc_dispatch() {
 }
 
 #[test]
+fn a_nightly_batch_is_one_line() {
+    let e = env();
+    fs::create_dir_all(e.repo.join(".orc/issues")).unwrap();
+    let add = |args: &[&str]| {
+        let mut all = vec!["add", "--schedule", "0 2 * * *"];
+        all.extend_from_slice(args);
+        e.run(CRON, &all)
+    };
+    // --max and --once are orc-dispatch's: they need --label.
+    let bad = add(&["--id", "x", "--max", "3", "--", "true"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).starts_with("orc-cron: error: "),
+        "{}",
+        stderr(&bad)
+    );
+    let zero = add(&["--id", "x", "--label", "ready", "--max", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{}", stderr(&zero));
+    assert!(stderr(&zero).contains("at least 1"), "{}", stderr(&zero));
+
+    ok(&add(&[
+        "--id", "n", "--label", "ready", "--max", "3", "--once",
+    ]));
+    let action = &e.entry("n")["action"];
+    assert_eq!(action["label"], "ready");
+    assert_eq!(action["max"], 3);
+    assert_eq!(action["once"], true);
+    let out = e.run(CRON, &["run", "n"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = fs::read_to_string(e.state.join("logs/n.run.log")).unwrap();
+    assert!(log.contains("orc-dispatch: ran 0 issue(s)"), "{log}");
+}
+
+#[test]
 fn two_runs_of_one_schedule_never_overlap() {
     let e = env();
     let script = "touch started; while [ ! -f go ]; do sleep 0.05; done";

@@ -232,3 +232,48 @@ fn a_false_merged_claim_is_caught_and_its_commits_kept() {
             .contains("closed")
     );
 }
+
+#[test]
+fn land_takes_a_worker_started_by_hand_through_the_same_steps() {
+    let mut e = world("ready");
+    e.set("ORC_MERGE_METHOD", "squash");
+    let before = rev(&e, "main");
+    // Without a worker there is nothing to land, and nothing changes.
+    let none = e.dispatch(&["land", "1"]);
+    none.assert_code(1);
+    assert!(
+        none.stderr
+            .starts_with("orc-dispatch: error: issue 1 has no worker to land"),
+        "{none}"
+    );
+    let spawned = e.run("orc-spawn", &["1"]);
+    assert!(
+        spawned.status.success(),
+        "{}",
+        dispatch_env::stderr(&spawned)
+    );
+    let watched = e.run("orc-watch", &["--timeout", "60", "1"]);
+    assert!(dispatch_env::stdout(&watched).contains("\"result\":\"ci-passed\""));
+    // One pass: verified, and the reviewer started; the issue is pending.
+    let first = e.dispatch(&["land", "1"]);
+    first.assert_code(0);
+    assert_eq!(first.of("verified", 1).len(), 1, "{first}");
+    assert_eq!(first.spawned("reviewer"), [1], "{first}");
+    assert!(first.spawned("worker").is_empty());
+    assert_eq!(first.summary()["issues"][0]["end"], "pending", "{first}");
+    assert_eq!(rev(&e, "main"), before, "nothing merged before the review");
+    let watched = e.run("orc-watch", &["--kind", "reviewer", "--timeout", "60", "1"]);
+    assert!(dispatch_env::stdout(&watched).contains("\"result\":\"approved\""));
+    // The next pass merges, closes and reaps.
+    let second = e.dispatch(&["land", "1"]);
+    second.assert_code(0);
+    assert_eq!(second.end(1), "merged", "{second}");
+    let subjects = e.git(&["log", "--format=%s", &format!("{before}..main")]);
+    assert!(subjects.contains("Issue #1: Issue 1"), "{subjects}");
+    assert!(
+        fs::read_to_string(e.issue_path(1))
+            .unwrap()
+            .contains("state: closed")
+    );
+    assert_tidy(&e);
+}

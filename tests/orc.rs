@@ -120,7 +120,7 @@ fn unknown_or_malformed_tools_are_usage_errors() {
     assert_fails(
         &out,
         2,
-        "orc: error: unknown tool (nosuchtool)\nhint: the tools are: spawn, watch, signal, ps, top, ctl, cleanup, dispatch, cron, at, lock, state, notify, ci, shim, hook, completions, man\n",
+        "orc: error: unknown tool (nosuchtool)\nhint: the tools are: spawn, watch, signal, ps, top, ctl, cleanup, dispatch, queue, cron, at, lock, state, notify, ci, shim, hook, completions, man\n",
     );
     for bad in ["../lock", "LOCK", "lock/../ps", "lock2", " lock"] {
         let out = run(env.cmd("orc").arg(bad));

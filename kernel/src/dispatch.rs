@@ -41,16 +41,23 @@
 mod adopt;
 mod ends;
 mod engine;
+mod fresh;
+mod follow;
 pub mod gh;
+mod github;
 mod holds;
 pub mod journal;
 mod local;
 mod merge;
+pub mod orders;
 pub mod policy;
 pub mod queue;
+mod stall;
 mod start;
 pub mod step;
+mod tell;
 pub mod verify;
+mod view;
 pub mod waiter;
 
 use std::time::Instant;
@@ -78,6 +85,12 @@ pub struct Options {
     pub once: bool,
     /// `OWNER/REPO` for the GitHub tracker and pull requests.
     pub repo_slug: Option<String>,
+    /// `orc-dispatch land N`: act on the ended worker of the one issue
+    /// given (never start a fresh one); refuse an issue without a worker.
+    pub land: bool,
+    /// Run until stopped: follow the tracker, admit new issues, drop or
+    /// cancel the ones that no longer match.
+    pub follow: bool,
 }
 
 /// Run the queue; `emit` gets every step as it happens, the summary last.
@@ -87,17 +100,52 @@ pub fn run(
     emit: impl FnMut(&Line) -> Result<()>,
 ) -> Result<Summary> {
     let started = Instant::now();
+    if opts.land {
+        has_worker(ctx, &opts.source)?;
+    }
     let _guard = if opts.dry_run {
         None
     } else {
         Some(one_dispatcher(ctx)?)
     };
     let mut d = engine::Dispatcher::new(ctx, opts, emit)?;
+    if !opts.dry_run {
+        d.bells.listen_for_orders(&ctx.session)?;
+        if opts.follow {
+            d.bells.catch_stop()?;
+        }
+    }
     d.load()?;
     if !opts.dry_run {
         d.drive()?;
     }
     d.finish(started)
+}
+
+/// `land` needs the worker whose work it lands.
+fn has_worker(ctx: &Context, source: &Source) -> Result<()> {
+    let Source::Issues(issues) = source else {
+        return Err(Error::usage(
+            "land takes one issue number",
+            "orc-dispatch land",
+        ));
+    };
+    for &issue in issues {
+        let worker = crate::procdir::Proc::new(&ctx.session, crate::ids::Kind::Worker, issue);
+        if !worker.exists() {
+            return Err(Error::failure(
+                format!(
+                    "issue {issue} has no worker to land in session {}",
+                    ctx.session.name()
+                ),
+                worker.dir().display().to_string(),
+            )
+            .hint(format!(
+                "`orc-spawn {issue}` starts one; `orc-dispatch {issue}` runs it to the end"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One dispatcher per session at a time: two would both start the same
@@ -106,12 +154,36 @@ fn one_dispatcher(ctx: &Context) -> Result<FileLock> {
     let session = &ctx.session;
     crate::fsutil::ensure_private_dir(session.dir())?;
     let path = session.dir().join("dispatch.lock");
-    FileLock::try_exclusive(&path)?.ok_or_else(|| {
-        Error::new(
+    let pid_path = crate::queue::inbox::pid_path(session);
+    let Some(lock) = FileLock::try_exclusive(&path)? else {
+        let pid = running_pid(session)
+            .map(|p| format!(" (pid {p})"))
+            .unwrap_or_default();
+        return Err(Error::new(
             ErrorKind::Locked,
-            format!("another orc-dispatch runs session {}", session.name()),
+            format!("another orc-dispatch{pid} runs session {}", session.name()),
             path.display().to_string(),
         )
-        .hint("wait for it to finish, or run this queue under another ORC_SESSION")
-    })
+        .hint("wait for it to finish, or run this queue under another ORC_SESSION"));
+    };
+    crate::fsutil::write_atomic(
+        &pid_path,
+        format!("{}\n", std::process::id()).as_bytes(),
+        0o600,
+    )?;
+    Ok(lock)
+}
+
+/// The pid of the dispatcher that runs `session`'s queue, if one does.
+pub fn running_pid(session: &crate::session::Session) -> Option<u32> {
+    let text = std::fs::read_to_string(crate::queue::inbox::pid_path(session)).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Whether a dispatcher runs `session`'s queue now; when none does, the
+/// session's dispatch lock is returned, held, so none starts while the
+/// caller changes the queue.
+pub fn lock_if_idle(session: &crate::session::Session) -> Result<Option<FileLock>> {
+    crate::fsutil::ensure_private_dir(session.dir())?;
+    FileLock::try_exclusive(&session.dir().join("dispatch.lock"))
 }

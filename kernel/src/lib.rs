@@ -4,6 +4,7 @@
 //! into this crate, print, and map errors to exit codes with [`cli`].
 
 pub mod agent;
+pub mod alert;
 pub mod backend;
 pub mod ci;
 pub mod cleanup;
@@ -30,6 +31,7 @@ pub mod places;
 pub mod procdir;
 pub mod profile;
 pub mod ps;
+pub mod queue;
 pub mod record;
 pub mod repo;
 pub mod review;

@@ -126,6 +126,31 @@ pub const CATALOGUE: &[Var] = &[
         about: "orc-dispatch: seconds before a throttled worker runs again, when no reset time is given",
     },
     Var {
+        name: "ORC_MAX_REVIEWERS",
+        default: "0",
+        about: "orc-dispatch: most reviewers at once, within --max (0: no limit of their own)",
+    },
+    Var {
+        name: "ORC_STALL_TIMEOUT",
+        default: "900",
+        about: "orc-dispatch: seconds without progress (record, log, commits) before a worker is stopped and retried as stalled (0: off)",
+    },
+    Var {
+        name: "ORC_TRACKER_POLL",
+        default: "60",
+        about: "orc-dispatch --follow: seconds between looks at the tracker (local issues are also watched for changes)",
+    },
+    Var {
+        name: "ORC_NOTIFY_WEBHOOK",
+        default: "",
+        about: "an http(s) URL that gets a Slack-compatible JSON POST when a result needs a person",
+    },
+    Var {
+        name: "ORC_NOTIFY_DESKTOP",
+        default: "true",
+        about: "a desktop notification (notify-send, osascript) when a result needs a person",
+    },
+    Var {
         name: "ORC_REVIEW_MAX_ROUNDS",
         default: "2",
         about: "review rounds before escalation",
@@ -159,6 +184,16 @@ pub const CATALOGUE: &[Var] = &[
         name: "ORC_REVIEW",
         default: "true",
         about: "orc-dispatch: a reviewer looks at verified work before it is merged",
+    },
+    Var {
+        name: "ORC_CI_WAIT",
+        default: "3600",
+        about: "orc-dispatch: the longest wait for a pull request's running checks",
+    },
+    Var {
+        name: "ORC_CI_POLL",
+        default: "30",
+        about: "orc-dispatch: seconds between looks at a pull request's running checks",
     },
     Var {
         name: "ORC_DELETE_BRANCH",

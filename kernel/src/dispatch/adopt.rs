@@ -7,12 +7,16 @@
 //! issue lock is the final guard: an issue another session holds is left
 //! alone.
 
+use std::collections::HashMap;
+
 use crate::error::Result;
 use crate::ids::{Issue, Kind};
 use crate::liveness::Liveness;
 use crate::lock::{IssueLock, LockStatus};
 use crate::procdir::Proc;
+use crate::queue::Entry;
 use crate::record::{Outcome, Record};
+use crate::tracker::IssueData;
 use crate::worker;
 
 use super::engine::{Dispatcher, Item};
@@ -21,7 +25,8 @@ use super::queue;
 use super::step::{Line, Step};
 
 impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
-    /// Read the queue from the tracker and put every issue in its phase.
+    /// Read the queue from the tracker and put every issue in its phase,
+    /// with the orders a person gave (kept in `queue.json`).
     pub(super) fn load(&mut self) -> Result<()> {
         let root = self.ctx.repo()?.root.clone();
         let issues = queue::load(
@@ -30,58 +35,80 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             self.opts.repo_slug.as_deref(),
             &self.opts.source,
         )?;
-        let mut position = 0;
+        let saved: HashMap<Issue, Entry> = crate::queue::load(&self.ctx.session)
+            .ok()
+            .flatten()
+            .map(|f| f.issues.into_iter().map(|e| (e.issue, e)).collect())
+            .unwrap_or_default();
         for data in issues {
-            let mut item = Item {
-                deps: queue::deps(&data),
-                data,
-                j: Journal::new(),
-                held: None,
-                attempts: 0,
-            };
-            let issue = item.issue();
-            let skipped = match self.place(&mut item) {
-                Ok(skip) => skip,
-                Err(e) => Some(format!("cannot read its records: {e}")),
-            };
-            if let Some(reason) = skipped {
-                item.j.phase = Phase::Done { end: End::Skipped };
-                item.j.detail = reason.clone();
-                self.items.push(item);
-                self.emit(Step::Skipped { issue, reason })?;
-                continue;
-            }
-            position += 1;
-            let priority = item
-                .data
-                .priority
-                .clone()
-                .unwrap_or_else(|| "normal".into());
-            let title = item.data.title.clone();
-            let phase = item.j.phase.clone();
-            let adopted = self.adopted_kind(&item);
-            self.items.push(item);
-            self.emit(Step::Queued {
-                issue,
-                position,
-                priority,
-                title,
-            })?;
-            if let Some((kind, state)) = adopted {
-                self.emit(Step::Adopted { issue, kind, state })?;
-            } else if phase != Phase::Queued {
-                let phase = super::engine::phase_name(&phase);
-                self.emit(Step::Restored { issue, phase })?;
+            let orders = saved.get(&data.number).cloned();
+            self.admit(data, orders.as_ref())?;
+        }
+        if self.opts.follow && !self.opts.dry_run {
+            self.next_poll = std::time::Instant::now() + self.set.tracker_poll;
+            if self.tracker == crate::tracker::TrackerKind::Local {
+                self.bells.watch_dir(&root.join(".orc/issues"));
             }
         }
         self.judge_outside()?;
+        self.sort_items();
         self.judge_holds()
+    }
+
+    /// Put one issue of the tracker in the queue, in its phase; `orders`
+    /// are a person's, from an earlier run's `queue.json`.
+    pub(super) fn admit(&mut self, data: IssueData, orders: Option<&Entry>) -> Result<()> {
+        let mut item = Item::new(data);
+        if let Some(o) = orders {
+            item.hold = o.hold;
+            item.skip = o.skip;
+            item.prio.clone_from(&o.priority_override);
+        }
+        let issue = item.issue();
+        let skipped = match self.place(&mut item) {
+            Ok(skip) => skip,
+            Err(e) => Some(format!("cannot read its records: {e}")),
+        };
+        let skipped = skipped.or_else(|| {
+            let idle = !matches!(item.j.phase, Phase::Running { .. } | Phase::Stopping { .. });
+            (item.skip && idle).then(|| "skipped by a person".to_string())
+        });
+        if let Some(reason) = skipped {
+            item.j.phase = Phase::Done { end: End::Skipped };
+            item.j.detail = reason.clone();
+            self.items.push(item);
+            return self.emit(Step::Skipped { issue, reason });
+        }
+        let position = 1 + self
+            .items
+            .iter()
+            .filter(|it| it.j.phase != (Phase::Done { end: End::Skipped }))
+            .count();
+        let priority = item.priority();
+        let title = item.data.title.clone();
+        let phase = item.j.phase.clone();
+        let adopted = self.adopted_kind(&item);
+        self.items.push(item);
+        self.emit(Step::Queued {
+            issue,
+            position,
+            priority,
+            title,
+        })?;
+        if let Some((kind, state)) = adopted {
+            self.emit(Step::Adopted { issue, kind, state })
+        } else if phase != Phase::Queued {
+            let phase = super::engine::phase_name(&phase);
+            self.emit(Step::Restored { issue, phase })
+        } else {
+            Ok(())
+        }
     }
 
     /// A worker or reviewer of `item` that runs now (to report it adopted),
     /// and listen to its doorbell.
     fn adopted_kind(&mut self, item: &Item) -> Option<(Kind, String)> {
-        let Phase::Running { kind } = item.j.phase else {
+        let (Phase::Running { kind } | Phase::Stopping { kind, .. }) = item.j.phase else {
             return None;
         };
         let proc = Proc::new(&self.ctx.session, kind, item.issue());
@@ -121,6 +148,15 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             rec = self.end_orphan(&worker, &lock, rec)?;
         }
         item.attempts = rec.attempt;
+        if let Some(stopping) = j
+            .as_ref()
+            .filter(|j| matches!(j.phase, Phase::Stopping { .. }))
+        {
+            // Asked to stop by the last dispatcher: its end is acted on as
+            // that stop (a stall retried, a cancel left alone).
+            item.j = stopping.clone();
+            return Ok(None);
+        }
         if rec.state.is_active() {
             item.j = j.unwrap_or_default();
             item.j.phase = Phase::Running { kind: Kind::Worker };
@@ -154,6 +190,17 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             // Left for a person by a run without ORC_AUTO_MERGE; this run
             // merges.
             Phase::Done { end: End::Approved } if self.set.auto_merge => {
+                item.j.phase = Phase::Merging;
+            }
+            // Merged on GitHub by a run killed before it reaped: the merge
+            // step finds the pull request merged and reaps.
+            Phase::Done { end: End::Merged }
+                if self.set.land.place == crate::land::Where::Github
+                    && rec
+                        .worktree
+                        .as_deref()
+                        .is_some_and(|w| std::path::Path::new(w).is_dir()) =>
+            {
                 item.j.phase = Phase::Merging;
             }
             _ => {}

@@ -100,19 +100,44 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             return self.verify_local(i, rec, claim);
         }
         let issue = self.items[i].issue();
-        match verify::check(&self.ctx, &self.gh, rec, claim) {
+        let snap = self.pr_snapshot();
+        match verify::check(&self.ctx, &self.gh, &snap, rec, claim) {
             Evidence::Missing(why) => {
                 self.end(i, End::Unverified, format!("{claim} claimed, but {why}"))
             }
-            Evidence::Verified { pr, merged, detail } => {
+            Evidence::Pending { pr, why } => self.wait_for_checks(i, pr, &why),
+            Evidence::Unreachable(why) => self.wait_for_github(i, false, &why),
+            Evidence::Red { pr, why } if claim == Outcome::CiPassed => {
                 self.items[i].j.pr = Some(pr);
+                let said = format!("PR #{pr}: {why}");
+                let reason = format!(
+                    "the checks of your pull request #{pr} are red ({why}). Read them with \
+                     `gh pr checks {pr}`, fix the cause, push, and report ci-passed again when \
+                     they are green."
+                );
+                self.resume_with(i, &said, reason)
+            }
+            Evidence::Red { pr, why } => self.end(
+                i,
+                End::Unverified,
+                format!("{claim} claimed, but PR #{pr}: {why}"),
+            ),
+            Evidence::Verified {
+                pr,
+                merged,
+                head,
+                detail,
+            } => {
+                self.items[i].j.pr = Some(pr);
+                self.items[i].j.waiting_since = None;
+                self.items[i].j.gh_errors = 0;
                 self.emit(Step::Verified {
                     issue,
                     pr: Some(pr),
                     detail: detail.clone(),
                 })?;
                 if merged {
-                    return self.end(i, End::Merged, detail);
+                    return self.merged_on_github(i, pr, head, detail);
                 }
                 self.items[i].j.detail = detail;
                 self.after_verified(i)

@@ -35,12 +35,45 @@ pub(super) struct Item {
     pub held: Option<String>,
     /// The worker's attempt number, once it has one.
     pub attempts: u32,
+    /// A person's order: do not start it (`orc-queue hold`).
+    pub hold: bool,
+    /// A person's order: leave it out (`orc-queue skip`).
+    pub skip: bool,
+    /// A person's order: this priority instead of the tracker's.
+    pub prio: Option<String>,
 }
 
 impl Item {
     /// The issue's number.
     pub fn issue(&self) -> Issue {
         self.data.number
+    }
+
+    /// A new item for `data`, queued, with no orders.
+    pub fn new(data: IssueData) -> Item {
+        Item {
+            deps: super::queue::deps(&data),
+            data,
+            j: Journal::new(),
+            held: None,
+            attempts: 0,
+            hold: false,
+            skip: false,
+            prio: None,
+        }
+    }
+
+    /// Its priority: a person's, else the tracker's, else `normal`.
+    pub fn priority(&self) -> String {
+        self.prio
+            .clone()
+            .or_else(|| self.data.priority.clone())
+            .unwrap_or_else(|| "normal".into())
+    }
+
+    /// The nice value of [`Self::priority`] (lower runs first).
+    pub fn nice(&self) -> i32 {
+        crate::record::nice_of(&self.priority()).unwrap_or(10)
     }
 }
 
@@ -63,6 +96,16 @@ pub(super) struct Settings {
     pub poll: Duration,
     /// `ORC_REVIEW_MAX_ROUNDS`, for messages (the kernel's review log counts).
     pub review_max: u64,
+    /// The longest wait for a pull request's checks (`ORC_CI_WAIT`).
+    pub ci_wait: u64,
+    /// Seconds between looks at checks that still run (`ORC_CI_POLL`).
+    pub ci_poll: u64,
+    /// Reviewers at once (`ORC_MAX_REVIEWERS`, at most `max`).
+    pub max_reviewers: usize,
+    /// No progress for this long is a stall (`ORC_STALL_TIMEOUT`; zero: off).
+    pub stall: Duration,
+    /// How often `--follow` asks the tracker again (`ORC_TRACKER_POLL`).
+    pub tracker_poll: Duration,
 }
 
 impl Settings {
@@ -89,6 +132,14 @@ impl Settings {
             land: crate::land::Settings::resolve(config, tracker)?,
             poll: Duration::from_secs(config.number("ORC_POLL_INTERVAL")?.max(1)),
             review_max: config.number("ORC_REVIEW_MAX_ROUNDS")?,
+            ci_wait: config.number("ORC_CI_WAIT")?,
+            ci_poll: config.number("ORC_CI_POLL")?.max(1),
+            max_reviewers: match config.number("ORC_MAX_REVIEWERS")? {
+                0 => usize::try_from(max).unwrap_or(usize::MAX),
+                n => usize::try_from(n.min(max)).unwrap_or(usize::MAX),
+            },
+            stall: Duration::from_secs(config.number("ORC_STALL_TIMEOUT")?),
+            tracker_poll: Duration::from_secs(config.number("ORC_TRACKER_POLL")?.max(1)),
         })
     }
 }
@@ -113,10 +164,29 @@ pub(super) struct Dispatcher<'a, E> {
     pub items: Vec<Item>,
     /// Dependencies outside the queue: whether each is satisfied, and why not.
     pub outside: HashMap<Issue, Result<(), String>>,
+    /// The open issues of the queue's label or query, and when they were
+    /// read (GitHub: one batched list serves the starts of a poll interval).
+    pub open: Option<(Instant, std::collections::HashSet<Issue>)>,
+    /// The pull requests GitHub reported in this turn (one batched call).
+    pub prs: Option<super::verify::Snapshot>,
     /// Something started since the records were last read: a worker that
     /// ended before its doorbell was opened rang nobody, so look again
     /// before waiting.
     pub fresh: bool,
+    /// Something changed since `queue.json` was last written.
+    pub dirty: bool,
+    /// SIGTERM or SIGINT came: finish this step and stop.
+    pub stop: bool,
+    /// When the run started.
+    pub started_at: String,
+    /// The last progress seen of each running worker, for stalls.
+    pub progress: HashMap<Issue, super::stall::Progress>,
+    /// When `--follow` next asks the tracker.
+    pub next_poll: Instant,
+    /// When workers were last checked for stalls.
+    pub stall_checked: Option<Instant>,
+    /// Tells a person about results that need one.
+    pub alerts: crate::alert::Notifier,
     emit: E,
 }
 
@@ -133,13 +203,28 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
         if let Some(slug) = &opts.repo_slug {
             crate::tracker::github::check_repo_slug(slug)?;
         }
+        let clock = Clock::from_env()?;
+        let github = (tracker == TrackerKind::Github).then(|| crate::alert::Github {
+            slug: opts.repo_slug.clone(),
+            root: repo.root.clone(),
+        });
+        let alerts = crate::alert::Notifier::new(&ctx.config, &ctx.session, github, opts.dry_run)?;
         Ok(Dispatcher {
             gh: Gh::new(opts.repo_slug.as_deref(), &repo.root),
             tracker,
-            clock: Clock::from_env()?,
+            started_at: clock.stamp(),
+            clock,
             bells: Bells::default(),
+            dirty: true,
+            stop: false,
+            progress: HashMap::new(),
+            next_poll: Instant::now(),
+            stall_checked: None,
+            alerts,
             items: Vec::new(),
             outside: HashMap::new(),
+            prs: None,
+            open: None,
             fresh: false,
             set,
             opts,
@@ -148,8 +233,20 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
         })
     }
 
+    /// The run's pull requests with their checks: one `gh pr list` for
+    /// every worker verified in the same turn of the loop.
+    pub fn pr_snapshot(&mut self) -> super::verify::Snapshot {
+        if let Some(snap) = &self.prs {
+            return snap.clone();
+        }
+        let snap = self.gh.pr_list(None).map_err(|e| e.to_string());
+        self.prs = Some(snap.clone());
+        snap
+    }
+
     /// Stream one step.
     pub fn emit(&mut self, step: Step) -> Result<()> {
+        self.dirty = true;
         let line = Line {
             ts: self.clock.stamp(),
             step: &step,
@@ -164,6 +261,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
 
     /// Change item `i`'s phase and write its journal.
     pub fn set_phase(&mut self, i: usize, phase: Phase) -> Result<()> {
+        self.dirty = true;
         self.items[i].j.phase = phase;
         let proc = self.worker(self.items[i].issue());
         journal::save(&proc, &self.items[i].j)
@@ -174,26 +272,58 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
         self.items[i].j.detail = detail.clone();
         self.set_phase(i, Phase::Done { end })?;
         let issue = self.items[i].issue();
-        self.emit(Step::Ended { issue, end, detail })
+        self.emit(Step::Ended {
+            issue,
+            end,
+            detail: detail.clone(),
+        })?;
+        self.tell_a_person(issue, end.as_str(), &detail)
     }
 
     /// Workers and reviewers of this run that hold a slot.
     pub fn running(&self) -> usize {
         self.items
             .iter()
-            .filter(|it| matches!(it.j.phase, Phase::Running { .. }))
+            .filter(|it| matches!(it.j.phase, Phase::Running { .. } | Phase::Stopping { .. }))
             .count()
     }
 
-    /// Run the loop until every issue is settled (or one pass, `--once`).
+    /// Reviewers of this run that hold a slot.
+    pub fn reviewers(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|it| match it.j.phase {
+                Phase::Running { kind } | Phase::Stopping { kind, .. } => kind == Kind::Reviewer,
+                _ => false,
+            })
+            .count()
+    }
+
+    /// Run the loop until every issue is settled (or one pass, `--once`;
+    /// or, with `--follow`, until SIGTERM or SIGINT).
     pub fn drive(&mut self) -> Result<()> {
         loop {
             self.fresh = false;
+            self.stop |= self.bells.stop_requested();
+            if self.stop {
+                let running = self.running();
+                self.emit(Step::Stopping { running })?;
+                return Ok(());
+            }
+            self.take_orders()?;
+            if self.opts.follow {
+                self.follow_tracker()?;
+            }
+            self.settle_stops()?;
+            // What GitHub said in the last turn is old news in this one.
+            self.prs = None;
             self.collect()?;
             self.fire_timers()?;
+            self.check_stalls()?;
             self.judge_holds()?;
             self.start_ready()?;
-            if self.opts.once || self.settled() {
+            self.publish(true)?;
+            if self.opts.once || (!self.opts.follow && self.settled()) {
                 return Ok(());
             }
             if !self.fresh {
@@ -213,6 +343,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
                         let next = match then {
                             Then::Retry => Phase::Retry,
                             Then::Review => Phase::Review,
+                            Then::Merge => Phase::Merging,
                         };
                         self.set_phase(i, next)?;
                     }
@@ -252,6 +383,9 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
             return Ok(());
         }
         let mut wait = self.set.poll;
+        if self.opts.follow {
+            wait = wait.min(self.next_poll.saturating_duration_since(Instant::now()));
+        }
         if let Some(t) = timer {
             wait = wait.min(self.clock.until(t)).max(Duration::from_millis(1));
         }
@@ -277,7 +411,9 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
                 continue;
             }
             let blockers = self.blockers(it);
-            if matches!(it.j.phase, Phase::Queued) && blockers.iter().any(|(_, hope)| !hope) {
+            let hopeless = blockers.iter().any(|(_, hope)| !hope);
+            // A follower's held issues may still be freed by issues to come.
+            if matches!(it.j.phase, Phase::Queued) && hopeless && !self.opts.follow {
                 let why = self.held_reason(&blockers);
                 self.items[i].j.phase = Phase::Done { end: End::Held };
                 self.items[i].j.detail = why.clone();
@@ -308,6 +444,10 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
             })
             .collect();
         let summary = Summary::of(outcomes, self.opts.dry_run, started.elapsed().as_secs_f64());
+        if !self.opts.dry_run {
+            self.publish(false)?;
+        }
+        self.alerts.flush(std::time::Duration::from_secs(15));
         self.emit(Step::Summary(summary.clone()))?;
         Ok(summary)
     }
@@ -323,6 +463,7 @@ pub(super) fn phase_name(phase: &Phase) -> String {
             match then {
                 Then::Retry => "retry",
                 Then::Review => "review",
+                Then::Merge => "merge",
             }
         ),
         Phase::Verify { until } => format!("verifying (next look at {until})"),
@@ -330,6 +471,13 @@ pub(super) fn phase_name(phase: &Phase) -> String {
         Phase::Resume => "resume after review".into(),
         Phase::Review => "review".into(),
         Phase::Merging => "merging".into(),
+        Phase::Stopping { kind, why } => format!(
+            "stopping the {kind} ({})",
+            match why {
+                super::journal::Stop::Stall => "stalled",
+                super::journal::Stop::Cancel => "cancelled",
+            }
+        ),
         Phase::Done { end } => end.as_str().into(),
     }
 }

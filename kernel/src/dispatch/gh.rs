@@ -15,6 +15,13 @@ use crate::ids::Issue;
 
 /// The fields `gh pr view` is asked for.
 pub const PR_FIELDS: &str = "number,state,baseRefName,headRefName,url";
+/// The fields of the one batched `gh pr list` a turn of dispatch makes:
+/// every pull request of the run with its checks.
+pub const LIST_FIELDS: &str =
+    "number,state,baseRefName,headRefName,headRefOid,url,statusCheckRollup";
+/// How many pull requests the batched list asks for (the newest first; a
+/// branch not among them is looked up on its own).
+pub const LIST_LIMIT: &str = "100";
 /// The fields `gh pr checks` is asked for (as `orc-ci` asks).
 pub const CHECK_FIELDS: &str = "name,bucket,state,link";
 
@@ -34,6 +41,74 @@ pub struct Pr {
     /// Its web address.
     #[serde(default)]
     pub url: Option<String>,
+    /// The commit at the head of its branch.
+    #[serde(rename = "headRefOid", default)]
+    pub head_oid: Option<String>,
+    /// Its checks, as `gh pr list` reports them (absent from `gh pr view`).
+    #[serde(rename = "statusCheckRollup", default)]
+    pub rollup: Option<Vec<Rollup>>,
+}
+
+impl Pr {
+    /// The checks of the rollup, in `gh pr checks`' buckets.
+    pub fn checks(&self) -> Vec<Check> {
+        self.rollup
+            .iter()
+            .flatten()
+            .map(|r| Check {
+                name: r
+                    .name
+                    .clone()
+                    .or_else(|| r.context.clone())
+                    .unwrap_or_default(),
+                bucket: r.bucket().to_string(),
+            })
+            .collect()
+    }
+}
+
+/// One entry of a pull request's `statusCheckRollup`: a check run
+/// (`name`, `status`, `conclusion`) or a commit status (`context`, `state`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Rollup {
+    /// A check run's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A commit status's name.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// A check run's `QUEUED`, `IN_PROGRESS`, `COMPLETED`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// A check run's `SUCCESS`, `FAILURE`, `NEUTRAL`, `SKIPPED`, ….
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    /// A commit status's `SUCCESS`, `PENDING`, `FAILURE`, `ERROR`.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+impl Rollup {
+    /// `pass`, `fail`, `pending`, `skipping` or `cancel`, as `gh pr checks`.
+    pub fn bucket(&self) -> &'static str {
+        let up = |o: &Option<String>| o.as_deref().unwrap_or("").to_ascii_uppercase();
+        if self.context.is_some() || self.state.is_some() && self.status.is_none() {
+            return match up(&self.state).as_str() {
+                "SUCCESS" => "pass",
+                "PENDING" | "EXPECTED" | "" => "pending",
+                _ => "fail",
+            };
+        }
+        if up(&self.status) != "COMPLETED" {
+            return "pending";
+        }
+        match up(&self.conclusion).as_str() {
+            "SUCCESS" | "NEUTRAL" => "pass",
+            "SKIPPED" => "skipping",
+            "CANCELLED" | "STALE" => "cancel",
+            _ => "fail",
+        }
+    }
 }
 
 /// One check of a pull request.
@@ -62,7 +137,8 @@ impl Ran {
     }
 }
 
-/// How to reach gh for one repository.
+/// How to reach gh for one repository (every call is counted, with the
+/// tracker's, in [`crate::tracker::github::calls`]).
 #[derive(Debug, Clone)]
 pub struct Gh {
     program: Option<PathBuf>,
@@ -95,6 +171,7 @@ impl Gh {
         if let Some(repo) = &self.repo {
             cmd.args(["--repo", repo]);
         }
+        crate::tracker::github::count_call();
         let out = cmd.output().map_err(|e| Error::io("run", program, e))?;
         Ok(Ran {
             ok: out.status.success(),
@@ -122,6 +199,29 @@ impl Gh {
             .map_err(|e| Error::failure(format!("cannot read gh's pull request: {e}"), target))
     }
 
+    /// `gh pr list`: the newest pull requests with their checks, or with
+    /// `head`, those of one branch; one call for all of a turn's workers.
+    pub fn pr_list(&self, head: Option<&str>) -> Result<Vec<Pr>> {
+        let mut args = vec!["pr", "list", "--state", "all", "--limit", LIST_LIMIT];
+        if let Some(head) = head {
+            args.extend(["--head", head]);
+        }
+        args.extend(["--json", LIST_FIELDS]);
+        let ran = self.run(&args)?;
+        if !ran.ok {
+            return Err(Error::failure(
+                format!("gh pr list failed: {}", ran.why()),
+                head.unwrap_or("the pull requests").to_string(),
+            ));
+        }
+        serde_json::from_str(&ran.stdout).map_err(|e| {
+            Error::failure(
+                format!("cannot read gh's pull requests: {e}"),
+                head.unwrap_or("gh pr list").to_string(),
+            )
+        })
+    }
+
     /// `gh pr checks N`; "no checks reported" is an empty list.
     pub fn pr_checks(&self, pr: u32) -> Result<Vec<Check>> {
         let n = pr.to_string();
@@ -143,9 +243,36 @@ impl Gh {
     }
 
     /// `gh pr merge N FLAG`; `Err(reason)` inside when GitHub refused.
-    pub fn pr_merge(&self, pr: u32, flag: &str) -> Result<std::result::Result<(), String>> {
-        let ran = self.run(&["pr", "merge", &pr.to_string(), flag])?;
+    /// `--match-head-commit` makes GitHub refuse if the branch moved since
+    /// it was verified.
+    pub fn pr_merge(
+        &self,
+        pr: u32,
+        flag: &str,
+        head: Option<&str>,
+    ) -> Result<std::result::Result<(), String>> {
+        let n = pr.to_string();
+        let mut args = vec!["pr", "merge", &n, flag];
+        if let Some(head) = head {
+            args.extend(["--match-head-commit", head]);
+        }
+        let ran = self.run(&args)?;
         Ok(if ran.ok { Ok(()) } else { Err(ran.why()) })
+    }
+
+    /// `gh issue close N --comment TEXT` (an issue closed already is not
+    /// an error).
+    pub fn issue_close(&self, issue: Issue, comment: &str) -> Result<()> {
+        let n = issue.to_string();
+        let ran = self.run(&["issue", "close", &n, "--comment", comment])?;
+        if ran.ok || ran.stderr.to_ascii_lowercase().contains("already closed") {
+            Ok(())
+        } else {
+            Err(Error::failure(
+                format!("gh issue close failed: {}", ran.why()),
+                format!("#{issue}"),
+            ))
+        }
     }
 
     /// `gh issue comment N --body TEXT`.
@@ -160,6 +287,32 @@ impl Gh {
             ))
         }
     }
+}
+
+/// Whether a failed gh call is worth trying again: GitHub's 5xx, the
+/// network, a rate limit. Anything else (not found, no permission, bad
+/// input) is an answer.
+pub fn is_transient(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    const WORDS: [&str; 16] = [
+        "http 500",
+        "http 502",
+        "http 503",
+        "http 504",
+        "bad gateway",
+        "service unavailable",
+        "gateway timeout",
+        "internal server error",
+        "timeout",
+        "timed out",
+        "connection reset",
+        "connection refused",
+        "could not connect",
+        "no such host",
+        "network is unreachable",
+        "rate limit",
+    ];
+    WORDS.iter().any(|w| m.contains(w)) || m.contains("dial tcp") || m.ends_with(": eof")
 }
 
 /// The verdict on a set of checks: `Ok(())` when every check passed or was
@@ -218,6 +371,50 @@ mod tests {
     }
 
     #[test]
+    fn rollups_fall_in_the_buckets_of_gh_pr_checks() {
+        let pr: Pr = serde_json::from_str(
+            r#"{"number":7,"state":"OPEN","statusCheckRollup":[
+              {"__typename":"CheckRun","name":"a","status":"COMPLETED","conclusion":"SUCCESS"},
+              {"__typename":"CheckRun","name":"b","status":"IN_PROGRESS","conclusion":""},
+              {"__typename":"CheckRun","name":"c","status":"COMPLETED","conclusion":"FAILURE"},
+              {"__typename":"CheckRun","name":"d","status":"COMPLETED","conclusion":"SKIPPED"},
+              {"__typename":"StatusContext","context":"e","state":"PENDING"},
+              {"__typename":"StatusContext","context":"f","state":"SUCCESS"}]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<(String, String)> = pr
+            .checks()
+            .into_iter()
+            .map(|c| (c.name, c.bucket))
+            .collect();
+        let want = [
+            ("a", "pass"),
+            ("b", "pending"),
+            ("c", "fail"),
+            ("d", "skipping"),
+            ("e", "pending"),
+            ("f", "pass"),
+        ];
+        assert_eq!(
+            got,
+            want.map(|(n, b)| (n.to_string(), b.to_string())).to_vec()
+        );
+    }
+
+    #[test]
+    fn transient_failures_are_told_from_answers() {
+        assert!(is_transient(
+            "gh pr list failed: HTTP 502: Bad Gateway (https://api.github.com/graphql)"
+        ));
+        assert!(is_transient("API rate limit exceeded for user ID 1."));
+        assert!(is_transient(
+            "Post \"https://api.github.com/graphql\": dial tcp: lookup api.github.com: no such host"
+        ));
+        assert!(!is_transient("no pull requests found for branch \"x\""));
+        assert!(!is_transient("HTTP 404: Not Found"));
+    }
+
+    #[test]
     fn pull_requests_parse_from_gh_json() {
         let pr: Pr = serde_json::from_str(
             r#"{"number":7,"state":"OPEN","baseRefName":"main","headRefName":"issue/7-x","url":"u"}"#,
@@ -228,6 +425,8 @@ mod tests {
             base: String::new(),
             head: String::new(),
             url: None,
+            head_oid: None,
+            rollup: None,
         });
         assert_eq!((pr.number, pr.base.as_str()), (7, "main"));
     }

@@ -60,7 +60,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                     Phase::Done { end: End::Skipped } if !o.data.open => {}
                     Phase::Done { end } => out.push((format!("#{dep} ({})", end.as_str()), false)),
                     Phase::Queued if seen.contains(dep) => {
-                        out.push((format!("#{dep} (a dependency cycle)"), false));
+                        out.push((format!("#{dep} ({})", cycle_words(seen, *dep)), false));
                     }
                     Phase::Queued => {
                         seen.push(*dep);
@@ -68,6 +68,12 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                         seen.pop();
                         if sub.is_empty() {
                             out.push((format!("#{dep} (not merged yet)"), true));
+                        } else if let Some((cycle, _)) =
+                            sub.iter().find(|(w, _)| w.contains("a dependency cycle"))
+                        {
+                            // Name the cycle where it is met, not just "held".
+                            let cycle = cycle.split_once('(').map_or("", |(_, c)| c);
+                            out.push((format!("#{dep} ({}", cycle), false));
                         } else {
                             let hope = sub.iter().all(|(_, h)| *h);
                             out.push((format!("#{dep} (held)"), hope));
@@ -127,6 +133,15 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         }
         Ok(())
     }
+}
+
+/// A cycle named as one: `a dependency cycle: #3 -> #4 -> #3`, from the
+/// chain of issues followed so far.
+fn cycle_words(seen: &[Issue], back_to: Issue) -> String {
+    let from = seen.iter().position(|n| *n == back_to).unwrap_or(0);
+    let mut names: Vec<String> = seen[from..].iter().map(|n| format!("#{n}")).collect();
+    names.push(format!("#{back_to}"));
+    format!("a dependency cycle: {}", names.join(" -> "))
 }
 
 /// Whether `issue`'s worker in this session ended merged: dispatch's

@@ -49,6 +49,14 @@ pub enum Phase {
     },
     /// `gh pr merge` was called or is about to be.
     Merging,
+    /// The dispatcher asked the worker (or reviewer) to checkpoint and
+    /// stop (TERM), and waits for it to end.
+    Stopping {
+        /// Which one.
+        kind: Kind,
+        /// Why it was asked.
+        why: Stop,
+    },
     /// Nothing more to do in this run.
     Done {
         /// How it ended.
@@ -64,6 +72,18 @@ pub enum Then {
     Retry,
     /// Another try at the review (the reviewer was throttled).
     Review,
+    /// Another try at the merge (GitHub could not be reached).
+    Merge,
+}
+
+/// Why the dispatcher stops a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stop {
+    /// No progress for `ORC_STALL_TIMEOUT`: retried as `stalled`.
+    Stall,
+    /// The issue was closed, unlabelled or no longer matches the queue.
+    Cancel,
 }
 
 /// How an issue's run ended.
@@ -130,6 +150,9 @@ pub struct Journal {
     /// Usage-limit requeues so far (not failures).
     #[serde(default)]
     pub throttles: u32,
+    /// Attempts stopped for making no progress (not failures).
+    #[serde(default)]
+    pub stalls: u32,
     /// The worker attempt whose end dispatch has acted on: a later one
     /// that ended is news, an earlier one is history.
     #[serde(default)]
@@ -165,6 +188,7 @@ impl Journal {
             phase: Phase::Queued,
             failures: 0,
             throttles: 0,
+            stalls: 0,
             handled_attempt: 0,
             handled_review: None,
             pr: None,

@@ -84,7 +84,13 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                     detail: said.clone(),
                 })?;
                 if !run.passed {
-                    return self.check_failed(i, &said, &run.tail);
+                    let reason = format!(
+                        "orc ran the project's check on your branch and it failed: {said}. The \
+                         end of its output:\n\n{}\n\nFix the cause, commit, and report \
+                         ci-passed again.",
+                        run.tail
+                    );
+                    return self.resume_with(i, &said, reason);
                 }
                 detail.push_str(&format!("; {said}"));
             }
@@ -98,9 +104,9 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         self.after_verified(i)
     }
 
-    /// A failed check: the worker resumes with the failing output, within
-    /// the retry limit; then a person decides.
-    fn check_failed(&mut self, i: usize, said: &str, tail: &str) -> Result<()> {
+    /// A failed check: the worker resumes with `reason`, within the retry
+    /// limit; then a person decides.
+    pub(super) fn resume_with(&mut self, i: usize, said: &str, reason: String) -> Result<()> {
         let failures = self.items[i].j.failures + 1;
         self.items[i].j.failures = failures;
         if failures > self.set.retry_max {
@@ -108,10 +114,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             return self.escalate(i, why);
         }
         self.items[i].j.detail = said.to_string();
-        self.items[i].j.reason = Some(format!(
-            "orc ran the project's check on your branch and it failed: {said}. The end of its \
-             output:\n\n{tail}\n\nFix the cause, commit, and report ci-passed again."
-        ));
+        self.items[i].j.reason = Some(reason);
         self.set_phase(i, Phase::Resume)
     }
 
@@ -191,6 +194,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             base: &base,
             tip: &tip,
             commit: &commit,
+            pr_merged: false,
         };
         let path = rec.worktree.as_deref().map(std::path::Path::new);
         match land::reap(&self.ctx, &repo, path, &branch, &proof)? {

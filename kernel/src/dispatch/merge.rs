@@ -1,5 +1,5 @@
-//! The end of the pull-request loop: merging an approved pull request
-//! (`ORC_AUTO_MERGE=true`), and escalating to a person when the loop cannot
+//! The end of the loop: merging approved work (`ORC_AUTO_MERGE=true`,
+//! locally or on GitHub), and escalating to a person when the loop cannot
 //! go on — a comment on the issue, with the worktree and the issue lock
 //! kept so nothing of the work is lost while a person decides.
 
@@ -7,65 +7,22 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::ids::Issue;
 use crate::lock::{Holder, IssueLock, LockStatus};
-use crate::record::Outcome;
 use crate::tracker::{TrackerKind, local};
 
 use super::engine::Dispatcher;
 use super::journal::End;
 use super::step::{Line, Step};
-use super::verify::{self, Evidence};
 
 /// Who signs the comments dispatch leaves on issues.
 pub const AUTHOR: &str = "orc-dispatch";
 
 impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
-    /// Merge item `i`'s approved pull request, then check that it is merged
-    /// with green checks. A refused merge (a conflict, red required checks)
-    /// or red checks after it are escalated.
+    /// Merge item `i`'s verified, approved work: locally, or its pull
+    /// request on GitHub.
     pub(super) fn merge(&mut self, i: usize) -> Result<()> {
-        if self.set.land.place == crate::land::Where::Local {
-            return self.merge_local(i);
-        }
-        let issue = self.items[i].issue();
-        let Some(pr) = self.items[i].j.pr else {
-            return self.escalate(i, "approved, but dispatch does not know the PR".into());
-        };
-        // A merge from an earlier run that was killed mid-way may be done.
-        let merged = match self.gh.pr_view(&pr.to_string()) {
-            Ok(Some(p)) => p.state.eq_ignore_ascii_case("MERGED"),
-            Ok(None) => return self.escalate(i, format!("PR #{pr} is gone")),
-            Err(e) => return self.escalate(i, format!("cannot look at PR #{pr}: {e}")),
-        };
-        if !merged {
-            match self.gh.pr_merge(pr, self.set.land.method.gh_flag()) {
-                Ok(Ok(())) => {}
-                Ok(Err(why)) => {
-                    return self.escalate(i, format!("the merge of PR #{pr} failed: {why}"));
-                }
-                Err(e) => return self.escalate(i, format!("cannot merge PR #{pr}: {e}")),
-            }
-        }
-        let Some(mut rec) = self.worker(issue).read()? else {
-            return self.escalate(
-                i,
-                format!("PR #{pr} merged, but the worker's record is gone"),
-            );
-        };
-        rec.detail = format!("PR #{pr}");
-        match verify::check(&self.ctx, &self.gh, &rec, Outcome::Merged) {
-            Evidence::Verified { detail, .. } => {
-                self.emit(Step::Verified {
-                    issue,
-                    pr: Some(pr),
-                    detail: detail.clone(),
-                })?;
-                // The work is finished with: the session's lock goes.
-                let session = self.ctx.session.name().to_string();
-                IssueLock::new(&self.ctx.state, self.ctx.repo()?, issue)
-                    .release(|l| l.session == session)?;
-                self.end(i, End::Merged, detail)
-            }
-            Evidence::Missing(why) => self.escalate(i, format!("after merging PR #{pr}: {why}")),
+        match self.set.land.place {
+            crate::land::Where::Local => self.merge_local(i),
+            crate::land::Where::Github => self.merge_github(i),
         }
     }
 

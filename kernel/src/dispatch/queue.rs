@@ -98,7 +98,7 @@ pub fn order(issues: &mut [IssueData]) {
 
 /// Older first. Creation times compare as times; an issue without one is
 /// taken to be newer than any with one (its number orders it after).
-fn by_age(a: &IssueData, b: &IssueData) -> Ordering {
+pub fn by_age(a: &IssueData, b: &IssueData) -> Ordering {
     let time = |i: &IssueData| {
         i.created_at
             .as_deref()

@@ -32,9 +32,13 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         for continuing in [true, false] {
             for (i, it) in self.items.iter().enumerate() {
                 let ready = match it.j.phase {
+                    _ if it.hold => false,
                     Phase::Retry | Phase::Resume | Phase::Review => continuing,
                     Phase::Queued => {
-                        !continuing && it.held.is_none() && self.blockers(it).is_empty()
+                        !continuing
+                            && !self.opts.land
+                            && it.held.is_none()
+                            && self.blockers(it).is_empty()
                     }
                     _ => false,
                 };
@@ -46,6 +50,11 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         for i in order {
             if self.running() >= self.set.max {
                 break;
+            }
+            if self.items[i].j.phase == Phase::Review && self.reviewers() >= self.set.max_reviewers
+            {
+                // ORC_MAX_REVIEWERS: the slot goes to a worker instead.
+                continue;
             }
             if let Started::NoSlot = self.start(i)? {
                 break;
@@ -60,10 +69,20 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Phase::Review => Kind::Reviewer,
             _ => Kind::Worker,
         };
+        if kind == Kind::Worker
+            && let Some(why) = self.not_wanted(i)?
+        {
+            self.emit(Step::Skipped {
+                issue,
+                reason: why.clone(),
+            })?;
+            self.end(i, End::Skipped, why)?;
+            return Ok(Started::No);
+        }
         let mut req = Request {
             issue: Some(issue),
             kind: Some(kind),
-            priority: self.items[i].data.priority.clone(),
+            priority: Some(self.items[i].priority()),
             repo_slug: self.opts.repo_slug.clone(),
             tracker: Some(self.tracker.as_str().to_string()),
             ..Request::default()

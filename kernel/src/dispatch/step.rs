@@ -159,6 +159,55 @@ pub enum Step {
         /// Why, in words.
         detail: String,
     },
+    /// A person's order (`orc-queue`), and what came of it.
+    Order {
+        /// The issue.
+        issue: Issue,
+        /// retry, skip, requeue, prio, hold or release.
+        order: String,
+        /// The level of a `prio` order.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        level: Option<String>,
+        /// Whether it was applied.
+        applied: bool,
+        /// What was done, or why not.
+        detail: String,
+    },
+    /// A worker made no progress for `ORC_STALL_TIMEOUT`: it was asked to
+    /// checkpoint and stop, and is retried (not counted as a failure).
+    Stalled {
+        /// The issue.
+        issue: Issue,
+        /// Stalls so far.
+        stalls: u32,
+        /// Seconds without progress.
+        idle_s: u64,
+    },
+    /// An issue no longer in the tracker's queue (closed, unlabelled, no
+    /// longer matching) whose worker runs: it is asked to checkpoint and
+    /// stop, and its worktree is kept.
+    Cancelled {
+        /// The issue.
+        issue: Issue,
+        /// Why.
+        reason: String,
+    },
+    /// A person was told (desktop, webhook, issue comment).
+    Notified {
+        /// The issue, if one is concerned.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        issue: Option<Issue>,
+        /// Why: the end or event that needs a person.
+        reason: String,
+        /// Where it went: desktop, webhook, github.
+        channels: Vec<String>,
+    },
+    /// `--follow` stopped on SIGTERM or SIGINT; workers keep running, for
+    /// the next dispatcher to adopt.
+    Stopping {
+        /// Workers and reviewers left running.
+        running: usize,
+    },
     /// Something went wrong that does not stop the run (a comment that
     /// could not be posted, a spawn that will be retried).
     Warning {
@@ -199,6 +248,9 @@ pub struct Summary {
     pub issues: Vec<Outcome>,
     /// Wall-clock seconds the run took.
     pub elapsed_s: f64,
+    /// The gh calls the run made (issues, pull requests, merges, comments):
+    /// the GitHub call budget.
+    pub gh_calls: u64,
 }
 
 impl Summary {
@@ -216,6 +268,7 @@ impl Summary {
             counts,
             issues,
             elapsed_s,
+            gh_calls: crate::tracker::github::calls(),
         }
     }
 

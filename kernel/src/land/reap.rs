@@ -2,7 +2,8 @@
 //! branch is deleted only when the base holds its tip (a merge or a
 //! fast-forward), or holds the squash commit orc made from exactly that tip
 //! (the commit message names the tip, so `git branch x <tip>` recovers the
-//! original commits until git's own gc). The worktree goes only when it has
+//! original commits until git's own gc), or its tip is the head of a pull
+//! request GitHub reports merged. The worktree goes only when it has
 //! nothing uncommitted; otherwise both stay and the caller says so.
 
 use std::path::Path;
@@ -33,6 +34,8 @@ pub struct Proof<'a> {
     pub tip: &'a str,
     /// The commit that landed it (the tip itself, a merge, or a squash).
     pub commit: &'a str,
+    /// GitHub reports the pull request whose head is `tip` merged.
+    pub pr_merged: bool,
 }
 
 /// Remove `branch` and its worktree at `path` if the proof holds.
@@ -48,7 +51,8 @@ pub fn reap(
     let now = root.commit_of(&format!("refs/heads/{branch}"))?;
     if let Some(now) = &now {
         let contained = root.is_ancestor(now, &base_ref)?;
-        let squashed = now == proof.tip && root.is_ancestor(proof.commit, &base_ref)?;
+        let squashed =
+            now == proof.tip && (proof.pr_merged || root.is_ancestor(proof.commit, &base_ref)?);
         if !contained && !squashed {
             return Ok(Reaped::Kept(format!(
                 "branch {branch} is at {now}, which {} does not hold",
@@ -57,8 +61,20 @@ pub fn reap(
         }
     }
     if let Some(path) = path.filter(|p| p.is_dir()) {
-        let status = Git::at(path).ok(["status", "--porcelain", "--untracked-files=normal"])?;
-        if !status.is_empty() {
+        // A worktree git no longer knows (half removed) holds nothing to
+        // save, as cleanup judges it too.
+        let out = Git::at(path).run(["status", "--porcelain", "--untracked-files=normal"])?;
+        let status = if out.status.success() {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        } else {
+            String::new()
+        };
+        // Files missing from the worktree lose nothing (its commit is
+        // landed): that is what a removal cut short by a kill leaves.
+        let work = status
+            .lines()
+            .any(|l| !matches!(l.get(..2), Some(" D" | "D " | "DD")));
+        if work {
             return Ok(Reaped::Kept(format!(
                 "the worktree {} has uncommitted changes",
                 path.display()

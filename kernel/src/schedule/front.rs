@@ -25,6 +25,10 @@ pub struct Tool {
 pub struct What {
     /// `--label L`: run `orc-dispatch --label L`.
     pub label: Option<String>,
+    /// `--max N` (with `--label`): at most N workers at once.
+    pub max: Option<u64>,
+    /// `--once` (with `--label`): one pass of the queue.
+    pub once: bool,
     /// `--prompt TEXT`: run the agent headless with this prompt.
     pub prompt: Option<String>,
     /// `--repo DIR`: where the run starts.
@@ -40,7 +44,24 @@ pub struct What {
 /// `add`: register `w` to run `when` (a cron expression or an `--at` time).
 pub fn add(tool: Tool, when: String, w: What) -> Result<u8> {
     let (config, state) = super::setup(w.repo.as_deref())?;
-    let action = Action::from_parts(w.label, w.prompt, w.cmd)?;
+    let mut action = Action::from_parts(w.label, w.prompt, w.cmd)?;
+    match &mut action {
+        Action::Label { max, once, .. } => {
+            if w.max == Some(0) {
+                return Err(Error::usage(
+                    "the worker limit must be at least 1",
+                    "--max 0",
+                ));
+            }
+            *max = w.max;
+            *once = w.once;
+        }
+        _ if w.max.is_some() || w.once => {
+            return Err(Error::usage("--max and --once go with --label", "add")
+                .hint("they are orc-dispatch's: --label L --max N --once"));
+        }
+        _ => {}
+    }
     let req = AddRequest {
         when,
         action,

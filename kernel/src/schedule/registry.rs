@@ -43,6 +43,13 @@ pub enum Action {
     Label {
         /// The label.
         label: String,
+        /// `--max N`: at most N workers at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<u64>,
+        /// `--once`: one pass (start what fits, exit; the next run adopts
+        /// what still runs).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        once: bool,
     },
     /// The agent, headless, with this prompt, in the repository.
     Prompt {
@@ -65,7 +72,11 @@ impl Action {
     ) -> Result<Action> {
         let hint = "give one of --label L, --prompt TEXT or -- CMD ARGS...";
         match (label, prompt, cmd.is_empty()) {
-            (Some(l), None, true) if !l.trim().is_empty() => Ok(Action::Label { label: l }),
+            (Some(l), None, true) if !l.trim().is_empty() => Ok(Action::Label {
+                label: l,
+                max: None,
+                once: false,
+            }),
             (None, Some(p), true) if !p.trim().is_empty() => Ok(Action::Prompt { prompt: p }),
             (None, None, false) if !cmd[0].is_empty() => Ok(Action::Command { argv: cmd }),
             (None, None, true) => Err(Error::usage("nothing to run", "add").hint(hint)),
@@ -81,7 +92,16 @@ impl Action {
     /// A one-line description for tables.
     pub fn summary(&self) -> String {
         let text = match self {
-            Action::Label { label } => format!("dispatch --label {label}"),
+            Action::Label { label, max, once } => {
+                let mut text = format!("dispatch --label {label}");
+                if let Some(n) = max {
+                    text.push_str(&format!(" --max {n}"));
+                }
+                if *once {
+                    text.push_str(" --once");
+                }
+                text
+            }
             Action::Prompt { prompt } => format!("prompt: {prompt}"),
             Action::Command { argv } => argv.join(" "),
         };

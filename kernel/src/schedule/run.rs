@@ -125,10 +125,15 @@ pub fn run(state: &StateDir, id: &str, scheduled: bool) -> Result<Outcome> {
     })?;
     if status == RunStatus::Error {
         let why = exit.map_or("it could not start".to_string(), |c| format!("exit {c}"));
-        desktop::notify(
-            &format!("orc: schedule {id} failed"),
-            &format!("{why}; see {}", log_path.display()),
-        );
+        let detail = format!("{why}; see {}", log_path.display());
+        desktop::notify(&format!("orc: schedule {id} failed"), &detail);
+        let told = crate::profile::Config::load(Some(&schedule.repo))
+            .and_then(|config| crate::alert::schedule_failed(&config, state.root(), id, &detail));
+        if let Err(e) = told {
+            note(&mut log, &format!("run {id}: {e}"));
+        }
+    } else {
+        let _ = crate::alert::schedule_ok(state.root(), id);
     }
     if scheduled && matches!(schedule.timing, Timing::At { .. }) {
         unload_once(&schedule);
@@ -227,7 +232,7 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             cmd.args(launch.args);
             cmd
         }
-        Action::Label { label } => {
+        Action::Label { label, max, once } => {
             let dir = get("ORC_BIN_DIR")
                 .map(std::path::PathBuf::from)
                 .filter(|d| d.join("orc-dispatch").is_file())
@@ -243,6 +248,12 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             }
             let mut cmd = Command::new(dispatch);
             cmd.args(["--label", label]);
+            if let Some(n) = max {
+                cmd.args(["--max", &n.to_string()]);
+            }
+            if *once {
+                cmd.arg("--once");
+            }
             cmd
         }
     };

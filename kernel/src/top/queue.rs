@@ -144,6 +144,7 @@ pub fn phase_words(phase: &Phase) -> (String, Option<String>) {
         Phase::Retry | Phase::Resume => ("queued".into(), None),
         Phase::Verify { until } => ("waiting-ci".into(), Some(until.clone())),
         Phase::Merging => ("waiting-ci".into(), None),
+        Phase::Stopping { .. } => ("running".into(), None),
         Phase::Done { end } => (
             match end.as_str() {
                 "merged" => "landed",

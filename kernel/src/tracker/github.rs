@@ -165,6 +165,7 @@ impl Github {
     /// Run gh with `args` (plus `--repo`, appended here) and return its
     /// standard output, or the error its failure means.
     fn run(&self, args: &mut Vec<String>, op: &Op) -> Result<Vec<u8>> {
+        count_call();
         if let Some(repo) = &self.repo {
             check_repo_slug(repo)?;
             args.extend(["--repo".to_string(), repo.clone()]);
@@ -476,3 +477,17 @@ impl GhIssue {
 
 #[cfg(test)]
 mod tests;
+
+/// Every gh call this process made (the tracker's and dispatch's), for the
+/// GitHub call budget that `orc-dispatch` reports.
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Count one gh call.
+pub fn count_call() {
+    CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many gh calls this process has made.
+pub fn calls() -> u64 {
+    CALLS.load(std::sync::atomic::Ordering::Relaxed)
+}
