@@ -41,8 +41,8 @@
 mod adopt;
 mod ends;
 mod engine;
-mod fresh;
 mod follow;
+mod fresh;
 pub mod gh;
 mod github;
 mod holds;
@@ -51,6 +51,7 @@ mod local;
 mod merge;
 pub mod orders;
 pub mod policy;
+mod progress;
 pub mod queue;
 mod stall;
 mod start;

@@ -180,7 +180,7 @@ pub(super) struct Dispatcher<'a, E> {
     /// When the run started.
     pub started_at: String,
     /// The last progress seen of each running worker, for stalls.
-    pub progress: HashMap<Issue, super::stall::Progress>,
+    pub progress: HashMap<Issue, super::progress::Progress>,
     /// When `--follow` next asks the tracker.
     pub next_poll: Instant,
     /// When workers were last checked for stalls.

@@ -16,22 +16,12 @@ use crate::watch;
 
 use super::engine::Dispatcher;
 use super::journal::{End, Phase, Stop};
+use super::progress::Progress;
 use super::step::{Line, Step};
 
 /// Stall checks happen at most this often: each one reads a few file
 /// sizes per running worker.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-
-/// What a worker's progress looked like when it last changed.
-#[derive(Debug, Clone)]
-pub struct Progress {
-    /// Record, log and commit-log sizes and times.
-    mark: Vec<(u64, Option<std::time::SystemTime>)>,
-    /// When `mark` last changed.
-    since: Instant,
-    /// The worktree's own git directory (for its HEAD reflog).
-    gitdir: Option<PathBuf>,
-}
 
 impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
     /// Ask the workers that made no progress for the stall timeout to stop.
