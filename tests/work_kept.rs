@@ -263,3 +263,39 @@ fn respawn_over_a_leftover_with_work_refuses_like_cleanup() {
     assert!(commit_exists(&env, head.trim()));
     env.wait_until_settled(7);
 }
+
+#[test]
+fn a_reviewer_s_commits_in_its_copy_are_kept() {
+    let env = Life::new();
+    env.issue(7, "ci");
+    env.spawn(7, &[]);
+    assert_eq!(env.watch_one(7)["result"], "ci-passed");
+    env.wait_until_settled(7);
+    let r = env.spawn(7, &["--kind", "reviewer"]);
+    env.wait_settled(7, orc_kernel::ids::Kind::Reviewer);
+    // Against its instructions, the reviewer committed in its copy.
+    fs::write(r.worktree.join("review.txt"), "notes\n").unwrap();
+    git_in(&env, &r.worktree, &["add", "review.txt"]);
+    git_in(&env, &r.worktree, &["commit", "-q", "-m", "review notes"]);
+    let head = git_in(&env, &r.worktree, &["rev-parse", "HEAD"]);
+
+    let out = env.run("orc-cleanup", &["--kind", "reviewer", "7"]);
+    assert_fails(
+        &out,
+        7,
+        &format!(
+            "orc-cleanup: error: the review worktree's HEAD ({}) has commits found on no branch",
+            head.trim()
+        ),
+    );
+    assert!(r.worktree.is_dir());
+    let (code, done, err) = cleanup(&env, 7, &["--kind", "reviewer", "--force"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!r.worktree.exists());
+    assert_eq!(
+        done["discarded"],
+        json!([{"worktree": r.worktree, "tip": head.trim()}])
+    );
+    assert!(commit_exists(&env, head.trim()));
+    env.cleanup(7, &[]);
+}

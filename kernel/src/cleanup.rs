@@ -97,10 +97,18 @@ pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result
         // committed there against its instructions.
         let path = crate::review::review_path(&repo, issue);
         if path.exists() {
-            if !opts.force
-                && let Some(head) = worktrees::reviewer_head_unheld(&repo, &path)?
-            {
-                return Err(Error::new(
+            if let Some(head) = worktrees::reviewer_head_unheld(&repo, &path)? {
+                if opts.force {
+                    let d = crate::events::Discarded {
+                        branch: None,
+                        worktree: Some(path.display().to_string()),
+                        tip: head,
+                        changes: None,
+                    };
+                    worktrees::record_discard(ctx, &proc, issue, &d)?;
+                    done.discarded.push(d);
+                } else {
+                    return Err(Error::new(
                     crate::error::Kind::WorkKept,
                     format!("the review worktree's HEAD ({head}) has commits found on no branch"),
                     path.display().to_string(),
@@ -109,6 +117,7 @@ pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result
                     "keep them with `git -C {} branch <name>`, or `orc-cleanup --force --kind reviewer {issue}` discards them",
                     path.display()
                 )));
+                }
             }
             worktree::remove_worktree(&repo, &path, "")?;
             if let Ok(home) = paths::home() {

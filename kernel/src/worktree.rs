@@ -126,11 +126,22 @@ pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Wor
 /// a worker's branch): the worker's own worktree is never written to.
 /// An earlier one at the same path is replaced.
 pub fn create_detached(repo: &Repo, path: &Path, rev: &str) -> Result<()> {
-    if path.exists()
-        || list_worktrees(repo)?
-            .iter()
-            .any(|(p, _, _)| same_path(p, path))
+    let earlier = list_worktrees(repo)?
+        .into_iter()
+        .find(|(p, _, _)| same_path(p, path));
+    if let Some((_, _, Some(head))) = &earlier
+        && path.is_dir()
+        && contained::holder(repo, head, None, &Default::default(), &[])?.is_none()
     {
+        // Commits made in the copy (against its instructions) are kept.
+        return Err(Error::new(
+            crate::error::Kind::WorkKept,
+            format!("the earlier copy's HEAD ({head}) has commits found on no branch"),
+            path.display().to_string(),
+        )
+        .hint("keep them on a branch (git -C <copy> branch <name>), or remove the copy with orc-cleanup --force"));
+    }
+    if path.exists() || earlier.is_some() {
         remove_worktree(repo, path, "")?;
     }
     clear_target(path)?;

@@ -55,11 +55,13 @@ pub(crate) fn remove(
         merged: &gh,
     };
     let left = leftover::assess(repo, issue, &judge)?;
-    if !force && let Some(refused) = leftover::refusal(&left, issue) {
-        // Only a worktree refuses; a kept branch does not stop the rest.
-        if !left.at_risk.is_empty() {
-            return Err(refused);
-        }
+    // A worktree at risk refuses the whole cleanup; a kept branch does not
+    // stop the rest.
+    if !force
+        && !left.at_risk.is_empty()
+        && let Some(refused) = leftover::refusal(&left, issue)
+    {
+        return Err(refused);
     }
     let mut done = Removed {
         foreign_branches: left.foreign.clone(),
@@ -139,7 +141,12 @@ fn merged_prs(ctx: &Context, repo: &Repo) -> impl Fn(&str) -> Vec<(u32, String)>
 /// Write a discard to the worker's log (or, without a proc directory, the
 /// session's `logs/discarded.log`) and to the event stream, before it
 /// happens.
-fn record_discard(ctx: &Context, proc: &Proc, issue: Issue, d: &Discarded) -> Result<()> {
+pub(crate) fn record_discard(
+    ctx: &Context,
+    proc: &Proc,
+    issue: Issue,
+    d: &Discarded,
+) -> Result<()> {
     let what = match (&d.branch, &d.worktree) {
         (Some(b), _) => format!("branch {b}"),
         (None, Some(w)) => format!("worktree {w}"),

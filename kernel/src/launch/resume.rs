@@ -47,6 +47,24 @@ impl Resume {
         }
     }
 
+    /// Why the worker resumes: the review's request, else how the previous
+    /// attempt ended.
+    fn why(&self, old: &Record) -> String {
+        if let Some(reason) = &self.reason {
+            return reason.clone();
+        }
+        let ended = match old.result {
+            Some(outcome) => format!("ended {outcome}"),
+            None => format!("stopped {} without a result", old.state),
+        };
+        let detail = if old.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", old.detail)
+        };
+        format!("attempt {} {ended}{detail}", old.attempt)
+    }
+
     fn old(&self) -> Result<&Record> {
         self.old
             .as_ref()
@@ -216,26 +234,6 @@ impl Plan for Resume {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
-    }
-}
-
-impl Resume {
-    /// Why the worker resumes: the review's request, else how the previous
-    /// attempt ended.
-    fn why(&self, old: &Record) -> String {
-        if let Some(reason) = &self.reason {
-            return reason.clone();
-        }
-        let ended = match old.result {
-            Some(outcome) => format!("ended {outcome}"),
-            None => format!("stopped {} without a result", old.state),
-        };
-        let detail = if old.detail.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", old.detail)
-        };
-        format!("attempt {} {ended}{detail}", old.attempt)
     }
 }
 
