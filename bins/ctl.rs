@@ -13,6 +13,7 @@ use orc_kernel::error::Result;
 use orc_kernel::exit;
 use orc_kernel::gc;
 use orc_kernel::ids::Kind;
+use orc_kernel::service;
 use orc_kernel::target::{self, Target};
 
 const EXAMPLES: &str = "  orc-ctl suspend 42                 # checkpoint and stop; resumable
@@ -23,7 +24,10 @@ const EXAMPLES: &str = "  orc-ctl suspend 42                 # checkpoint and st
   orc-ctl recover 42                 # mark a worker whose shim died as crashed
   orc-ctl gc --dry-run
   orc-ctl logs -f 42
-  orc-ctl env";
+  orc-ctl env
+  orc-ctl service install --label ready --max 3   # orc-dispatch --follow at login
+  orc-ctl service status
+  orc-ctl service uninstall";
 
 /// Control workers in any session. TARGET is N, owner/repo:N, or N with
 /// --session ID; a target that matches several workers is an error that
@@ -47,8 +51,50 @@ struct Which {
     kind: Kind,
 }
 
+/// The service verbs.
+#[derive(Subcommand)]
+enum Service {
+    /// Write and enable a systemd user unit (launchd agent on macOS) that
+    /// runs `orc-dispatch --label L --follow` in the repository at login,
+    /// with the settings resolved now; on start it adopts what runs and
+    /// retries what a reboot interrupted.
+    Install {
+        #[command(flatten)]
+        at: ServiceAt,
+        /// The label of the issues to dispatch.
+        #[arg(long, default_value = "ready")]
+        label: String,
+        /// At most N workers at once.
+        #[arg(long, value_name = "N")]
+        max: Option<u64>,
+    },
+    /// Whether the service is installed and running, and its command.
+    Status {
+        #[command(flatten)]
+        at: ServiceAt,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop (its workers keep running), disable and remove the service.
+    Uninstall {
+        #[command(flatten)]
+        at: ServiceAt,
+    },
+}
+
+#[derive(Args)]
+struct ServiceAt {
+    /// The repository (default: the current one).
+    #[arg(long, value_name = "PATH")]
+    repo: Option<std::path::PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Verb {
+    /// The run queue as a service that survives a reboot.
+    #[command(subcommand)]
+    Service(Service),
     /// Ask a READY/RUNNING/WAITING worker to checkpoint and stop.
     Suspend(Which),
     /// Start a new attempt of a suspended or ended worker in its worktree.
@@ -72,12 +118,15 @@ enum Verb {
     },
     /// Mark a RUNNING/WAITING worker whose shim is verifiably dead as crashed.
     Recover(Which),
-    /// Remove what is verifiably stale from the state directory.
+    /// Remove what is verifiably stale from the state directory, record
+    /// `crashed` for workers whose shim is verifiably dead, list what is
+    /// kept on doubt, and end with a summary (removed N, kept M, ...).
     Gc {
-        /// Only say what would be removed.
+        /// Only say what would be done; write nothing at all.
         #[arg(long)]
         dry_run: bool,
-        /// One JSON object per removal.
+        /// One JSON object per item ({"action","what","path","why"}); the
+        /// summary goes to stderr.
         #[arg(long)]
         json: bool,
     },
@@ -109,9 +158,67 @@ fn find(ctx: &Context, w: &Which) -> Result<Target> {
     target::resolve(&ctx.state, &w.target, w.session.as_deref(), w.kind)
 }
 
+fn service(verb: Service) -> Result<u8> {
+    let opts = |at: ServiceAt| service::Options {
+        repo: at.repo,
+        ..service::Options::default()
+    };
+    match verb {
+        Service::Install { at, label, max } => {
+            let status = service::install(&service::Options {
+                label,
+                max,
+                ..opts(at)
+            })?;
+            cli::out(&format!(
+                "installed {} ({}): {}",
+                status.name,
+                status.path.display(),
+                status.command.join(" ")
+            ))?;
+        }
+        Service::Status { at, json } => {
+            let s = service::status(&opts(at))?;
+            if json {
+                print_json(&s)?;
+            } else if !s.installed {
+                cli::out(&format!("{}: not installed", s.name))?;
+            } else {
+                let pid = s
+                    .dispatcher_pid
+                    .map_or("no dispatcher runs".to_string(), |p| {
+                        format!("orc-dispatch pid {p}")
+                    });
+                cli::out(&format!(
+                    "{}: {} ({}); {pid}; log {}",
+                    s.name,
+                    s.active.as_deref().unwrap_or("unknown"),
+                    s.path.display(),
+                    s.log
+                ))?;
+            }
+        }
+        Service::Uninstall { at } => {
+            let repo = at.repo.clone();
+            let name = service::status(&opts(ServiceAt { repo }))?.name;
+            if service::uninstall(&opts(at))? {
+                cli::out(&format!("uninstalled {name}; its workers keep running"))?;
+            } else {
+                cli::out(&format!("{name}: not installed"))?;
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
 fn run(verb: Verb) -> Result<u8> {
+    let verb = match verb {
+        Verb::Service(s) => return service(s),
+        other => other,
+    };
     let ctx = Context::orchestrator(None)?;
     match verb {
+        Verb::Service(_) => {}
         Verb::Suspend(w) => print_json(&ctl::suspend(&find(&ctx, &w)?)?)?,
         Verb::Term(w) => print_json(&ctl::term(&find(&ctx, &w)?)?)?,
         Verb::Kill(w) => match ctl::kill(&find(&ctx, &w)?)? {
@@ -131,13 +238,25 @@ fn run(verb: Verb) -> Result<u8> {
         Verb::Nice { which, level } => print_json(&ctl::nice(&find(&ctx, &which)?, &level)?)?,
         Verb::Recover(w) => print_json(&ctl::recover(&find(&ctx, &w)?)?)?,
         Verb::Gc { dry_run, json } => {
-            for r in gc::gc(&ctx.state, dry_run)? {
+            let report = gc::gc(&ctx.state, dry_run)?;
+            for r in &report.items {
                 if json {
-                    print_json(&r)?;
+                    print_json(r)?;
                 } else {
-                    let verb = if dry_run { "would remove" } else { "removed" };
-                    cli::out(&format!("{verb} {} {} ({})", r.what, r.path, r.why))?;
+                    cli::out(&format!(
+                        "{} {} {} ({})",
+                        r.action.as_str(),
+                        r.what,
+                        r.path,
+                        r.why
+                    ))?;
                 }
+            }
+            // JSON Lines stay one shape on stdout; the summary goes to stderr.
+            if json {
+                eprintln!("orc-ctl: {}", report.summary(dry_run));
+            } else {
+                cli::out(&report.summary(dry_run))?;
             }
         }
         Verb::Logs { which, follow } => {

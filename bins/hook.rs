@@ -17,6 +17,7 @@ use orc_kernel::cli::after_help;
 use orc_kernel::hook;
 
 const EXAMPLES: &str = r#"  echo '{"hook_event_name":"Stop","cwd":"'"$PWD"'"}' | orc-hook stop
+  echo '{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"orc-ps"}}' | orc-hook pretooluse
   ORC_DISABLE_STOP_GUARD=1 claude ...   # turn the Stop guard off"#;
 
 /// Claude Code hooks for orc workers. `orc-hook stop` reads a Stop event on
@@ -37,6 +38,10 @@ struct Cli {
 enum Event {
     /// The Stop guard: keep a worker's turn going until it has called orc-notify.
     Stop,
+    /// PreToolUse: allow the read-only orc commands (orc-ps, orc-watch,
+    /// orc-ctl logs|env, orc-queue) in any turn, plainly written; no
+    /// opinion on anything else.
+    Pretooluse,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +62,16 @@ fn main() -> ExitCode {
         }
     };
     match cli.event {
+        Event::Pretooluse => {
+            let mut input = Vec::new();
+            let _ = std::io::stdin().lock().read_to_end(&mut input);
+            let root = std::env::var("CLAUDE_PLUGIN_ROOT").ok();
+            if let Some(json) = orc_kernel::permit::pre_tool_use(&input, root.as_deref()) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{json}").and_then(|()| out.flush());
+            }
+            ExitCode::SUCCESS
+        }
         Event::Stop => {
             let mut input = Vec::new();
             // Unreadable input is treated like empty input: allowed.

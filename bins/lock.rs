@@ -135,7 +135,25 @@ fn acquire(issue: &str, repo: Option<PathBuf>, pid: Option<i32>, json: bool) -> 
             session: ctx.session.name().to_string(),
         },
     };
-    let record = lock.acquire(holder, ctx.session.name())?;
+    // A session lives as long as its directory does (gc frees a lock whose
+    // session is gone), so the holding session's directory is made first,
+    // and removed again if the lock is not taken.
+    let made = matches!(holder, Holder::Session { .. }) && !ctx.session.dir().exists();
+    if made {
+        ctx.session.ensure(ctx.repo.as_ref())?;
+    }
+    let record = match lock.acquire(holder, ctx.session.name()) {
+        Ok(record) => record,
+        Err(e) => {
+            // Only what was made, and only while nothing else came into it.
+            if made && std::fs::remove_dir(ctx.session.procs()).is_ok() {
+                let _ = std::fs::remove_file(ctx.session.meta_path());
+                let _ = std::fs::remove_dir(ctx.session.dir());
+                let _ = std::fs::remove_dir(ctx.state.sessions());
+            }
+            return Err(e);
+        }
+    };
     if json {
         cli::out(&serde_json::to_string(&record).unwrap_or_default())?;
     }
@@ -227,7 +245,8 @@ fn run(name: &str, no_wait: bool, timeout: Option<f64>, cmd: &[String]) -> Resul
                 secs.to_string(),
             ));
         }
-        None => match lock::named(&ctx.state, name, !no_wait)? {
+        None if !no_wait => lock::named_unbounded(&ctx.state, name)?,
+        None => match lock::named(&ctx.state, name, false)? {
             Some(g) => g,
             None => {
                 return Err(

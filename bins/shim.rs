@@ -35,6 +35,9 @@ struct Cli {
     /// The agent is attached to this terminal (tmux, wezterm) instead of the log.
     #[arg(long)]
     interactive: bool,
+    /// Feed the worker's prompt file to the agent's standard input.
+    #[arg(long)]
+    stdin_prompt: bool,
     /// The agent's command line.
     #[arg(last = true, required = true)]
     agent: Vec<String>,
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             program: program.clone(),
             args: args.to_vec(),
             interactive: cli.interactive,
+            stdin_prompt: cli.stdin_prompt,
         };
         let code = shim::run(&ctx, &opts)?;
         Ok(u8::try_from(code).unwrap_or(1))

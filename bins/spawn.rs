@@ -28,7 +28,7 @@ const EXAMPLES: &str =
     "  ORC_MAX_WORKERS  most running workers in the session (default 5; exit 4 when full)",
     "  ORC_TRACKER      local or github (default: local when .orc/issues/ exists)",
     "  ORC_AGENT        claude, codex, opencode, gemini or custom (default claude)",
-    "  ORC_AGENT_CMD    the custom agent's command: {prompt} {agent} {issue} {worktree}",
+    "  ORC_AGENT_CMD    the custom agent's command: {prompt} {prompt_file} {agent} {issue} {worktree}",
     "  ORC_BACKEND      headless, tmux or wezterm (default headless)",
     "  ORC_TMUX_SOCKET  tmux socket name (-L) or path (-S) for the tmux backend",
     "  ORC_BASE         base branch (default: the repository's default branch)",

@@ -73,7 +73,7 @@ fn main() -> ExitCode {
         let state = cli.state.as_deref().ok_or_else(|| {
             Error::usage("missing STATE", "orc-state").hint("orc-state RUNNING|WAITING DETAIL")
         })?;
-        let state: State = state.to_ascii_uppercase().parse()?;
+        let state: State = state.parse()?;
         match worker::report(&w, state, &cli.detail.join(" "))? {
             Report::Written(record) => {
                 if cli.json {

@@ -25,10 +25,17 @@ const EXAMPLES: &str = "  orc-watch 7 8 9                 # one JSON line per wo
 /// A worker already ended is reported at once. A timeout leaves the records
 /// as they are (a timeout is not a crash). A worker waiting on a permission
 /// prompt for ORC_BLOCKED_AFTER seconds is reported `blocked` (via
-/// `health`) while it keeps running.
+/// `health`) while it keeps running. A worker whose fate cannot be told (a
+/// record left NEW by a spawner that died, a shim whose liveness stays
+/// unknown, an unreadable record) gets an `error` line after
+/// ORC_WATCH_CHECKS checks in a row (default 60, one every
+/// ORC_POLL_INTERVAL), and never holds up the others. A crash seen while
+/// the disk is full is reported all the same, with "not recorded yet" in
+/// its detail; the record is written once space returns.
 #[derive(Parser)]
 #[command(name = "orc-watch", version, after_long_help = after_help(EXAMPLES, &[
     "  ORC_POLL_INTERVAL  seconds between liveness checks (default 1)",
+    "  ORC_WATCH_CHECKS   checks of a worker whose fate cannot be told before its error line (default 60)",
     "  ORC_BLOCKED_AFTER  seconds on a permission prompt before `blocked` (default 600)"]))]
 struct Cli {
     /// The issues to wait for (with --follow: only their events); judged
@@ -88,10 +95,15 @@ fn wait(ctx: &Context, cli: &Cli, issues: &[Issue], timeout: Option<Duration>) -
             .hint("orc-watch ISSUE... or orc-watch --follow"));
     }
     let poll = Duration::from_secs(ctx.config.number("ORC_POLL_INTERVAL")?.max(1));
+    let checks = ctx
+        .config
+        .number("ORC_WATCH_CHECKS")?
+        .clamp(1, u64::from(u32::MAX));
     let opts = Options {
         timeout,
         any: cli.any,
         poll,
+        checks: u32::try_from(checks).unwrap_or(u32::MAX),
     };
     let workers: Vec<(Kind, Issue)> = issues.iter().map(|&i| (cli.kind, i)).collect();
     let tty = cli::stderr_is_tty();

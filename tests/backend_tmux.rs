@@ -284,8 +284,9 @@ fn a_worker_runs_in_its_own_window_to_merged_with_its_output_in_the_log() {
 fn closing_the_window_ends_the_worker_like_term() {
     // An agent deaf to SIGTERM: the shim must go on to SIGKILL its group.
     let env = Env::new(&[(1, "ignore-term")]);
-    // The prompt reaches the agent as one argument, untouched by tmux or a
-    // shell: not split at ';', not expanded as a format or by a shell.
+    // The prompt reaches the agent untouched by tmux or a shell (not split
+    // at ';', not expanded as a format or by a shell), and never on the
+    // process table: the last argument names the private file holding it.
     let prompt = "fix it; now;\n$(touch pwned) `id` '#{pane_id}' ~ \\;";
     let spawned = env.spawn(1, &["--prompt", prompt]);
     let session = spawned["session"].as_str().unwrap().to_string();
@@ -293,7 +294,13 @@ fn closing_the_window_ends_the_worker_like_term() {
     let (shim, agent) = (pid_of(&spawned, "shim_pid"), pid_of(&spawned, "pid"));
     let argv = std::fs::read(format!("/proc/{agent}/cmdline")).unwrap();
     let last = argv.split(|b| *b == 0).rev().nth(1).unwrap();
-    assert_eq!(std::str::from_utf8(last).unwrap(), prompt);
+    let file = std::str::from_utf8(last)
+        .unwrap()
+        .strip_prefix("Your instructions are in the file ")
+        .and_then(|rest| rest.strip_suffix(": read it first, then follow it."))
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(file).unwrap(), prompt);
+    assert!(!String::from_utf8_lossy(&argv).contains("pwned"));
 
     // The agent leads its own process group, which is the terminal's
     // foreground group; the pane's process leads the session.

@@ -264,6 +264,17 @@ fn a_worker_runs_in_a_tab_given_exactly_these_arguments() {
     );
     given.sort();
     assert_eq!(given, vars);
+    // The prompt is never an argument: the agent is told where its private
+    // prompt file is.
+    let file = env
+        .root
+        .join("state/sessions")
+        .join(session)
+        .join("procs/worker-1/prompt");
+    let pointer = format!(
+        "Your instructions are in the file {}: read it first, then follow it.",
+        file.display()
+    );
     assert_eq!(
         spawn[shim_at + 1..],
         [
@@ -277,9 +288,10 @@ fn a_worker_runs_in_a_tab_given_exactly_these_arguments() {
             "--",
             "fake-agent",
             "1",
-            prompt
+            pointer.as_str()
         ]
     );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), prompt);
     assert_eq!(
         calls[1],
         ["cli", "set-tab-title", "--pane-id", "42", "worker-1"]

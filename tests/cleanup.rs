@@ -294,3 +294,44 @@ fn an_agent_still_running_after_its_result_is_stopped() {
         env.kept_logs()
     );
 }
+
+/// A stand-in for an agent: `sleep` leading a process group of its own, as
+/// the shim starts the agent.
+fn group_leader() -> common::KillOnDrop {
+    use std::os::unix::process::CommandExt;
+    let child = std::process::Command::new("sleep")
+        .arg("1000")
+        .env_clear()
+        .env("PATH", common::SYSTEM_PATH)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    common::KillOnDrop(child)
+}
+
+#[test]
+fn force_on_a_corrupt_record_stops_the_shim_and_agent_before_freeing_the_lock() {
+    use orc_kernel::procdir::ShimIds;
+    let env = Life::new();
+    let shim = common::KillOnDrop::sleeper();
+    let agent = group_leader();
+    let proc = env.seed_worker(7, Kind::Worker, State::Running);
+    let id = |p: &common::KillOnDrop| common::process_holder(p.id()).process().unwrap();
+    proc.write_shim(&ShimIds {
+        shim: id(&shim),
+        agent: Some(id(&agent)),
+    })
+    .unwrap();
+    env.seed_process_lock(7, shim.id());
+    corrupt_record(&proc);
+    // Without --force it refuses, and stops nothing.
+    let out = env.run("orc-cleanup", &["7"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!gone(shim.id() as i32) && !gone(agent.id() as i32));
+    let done = cleanup_json(&env, 7, &["--force"]);
+    assert_eq!(done["stopped"], true, "{done}");
+    assert_eq!(done["lock_released"], true, "{done}");
+    assert!(gone(shim.id() as i32), "the shim was stopped");
+    assert!(gone(agent.id() as i32), "the agent was stopped");
+    assert_eq!(env.lock_record(7), None);
+}

@@ -196,6 +196,9 @@ fn nice_changes_the_running_agent_and_its_record() {
     let env = Life::new();
     env.issue(7, "hang");
     let w = env.spawn(7, &[]);
+    // The agent reports its phase once; wait for it, so that report never
+    // lands between two reads of the record below.
+    env.wait_record(7, Kind::Worker, |r| r.detail == "phase1:hang");
     assert_eq!(proc_ids(w.pid).3, 10);
     for (level, nice) in [("low", 15), ("19", 19), ("high", 5)] {
         if nice < proc_ids(w.pid).3 && !nix::unistd::geteuid().is_root() {

@@ -765,8 +765,10 @@ fn bad_input_is_refused_clearly() {
     let run = e.dispatch(&["1"]);
     run.assert_code(2);
     assert!(
-        run.stderr
-            .starts_with("orc-dispatch: error: unknown ORC_MERGE_METHOD (octopus)"),
+        run.stderr.starts_with(
+            "orc-dispatch: error: invalid ORC_MERGE_METHOD=\"octopus\" set in the environment
+hint: ORC_MERGE_METHOD accepts one of: ff, merge, squash, rebase"
+        ),
         "{}",
         run.stderr
     );

@@ -52,9 +52,9 @@ const ORCHESTRATOR_COMMANDS: [&str; 10] = [
     "orc-ps --health",
     "orc-ctl logs 99",
     "orc-signal 99 TERM",
-    "orc-cleanup --kind reviewer 99",
-    "orc-spawn --kind reviewer --pr 7 99",
-    "gh pr merge 7 --squash --delete-branch",
+    "orc-dispatch land 99",
+    "orc-watch --kind reviewer --any --timeout 1 99",
+    "orc-cleanup --keep-worktree 99",
     "gh issue comment 99 --body \"escalated: see the log\"",
 ];
 /// A path the orchestrate skill does not let the model touch.
@@ -645,9 +645,9 @@ fn the_orchestrate_skill_allows_exactly_its_commands_headless() {
         assert!(!refused(result), "{command} was refused: {result}");
     }
     assert!(
-        mock_anthropic::content_text(&results[8]["content"]).contains("fake gh pr merge 7"),
+        mock_anthropic::content_text(&results[9]["content"]).contains("fake gh issue comment 99"),
         "{}",
-        results[8]
+        results[9]
     );
     assert!(
         refused(results[ORCHESTRATOR_COMMANDS.len()]),

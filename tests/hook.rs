@@ -244,3 +244,52 @@ fn bad_arguments_never_exit_2() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("ORC_DISABLE_STOP_GUARD"));
 }
+
+/// The PreToolUse hook allows the read-only orc commands in any turn (a
+/// skill's allowed-tools hold for its own turn only) and has no opinion on
+/// anything else.
+#[test]
+fn pretooluse_allows_only_plain_read_only_orc_commands() {
+    let hook = env!("CARGO_BIN_EXE_orc-hook");
+    let ask = |command: &str| {
+        let input = serde_json::json!({"session_id": "s", "hook_event_name": "PreToolUse",
+            "tool_name": "Bash", "tool_input": {"command": command}, "cwd": "/"});
+        let mut child = std::process::Command::new(hook)
+            .arg("pretooluse")
+            .env_clear()
+            .env("CLAUDE_PLUGIN_ROOT", "/opt/orc")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for allowed in [
+        "orc-ps --health",
+        "orc-ctl logs 3",
+        "/opt/orc/bin/orc-watch --any 1",
+    ] {
+        let out: serde_json::Value = serde_json::from_str(&ask(allowed)).unwrap();
+        assert_eq!(
+            out["hookSpecificOutput"]["permissionDecision"], "allow",
+            "{allowed}"
+        );
+    }
+    for other in [
+        "orc-ctl kill 3",
+        "orc-ps; rm -rf /",
+        "/tmp/orc-ps",
+        "rm -rf /",
+    ] {
+        assert_eq!(ask(other), "", "{other}");
+    }
+}

@@ -204,7 +204,7 @@ fn bin_holds_only_executable_prefixed_launchers_for_every_tool() {
 #[test]
 fn hooks_json_names_known_events_and_existing_executables() {
     let h = json(&plugin_root().join("hooks/hooks.json"));
-    let events: BTreeSet<&str> = ["SessionStart", "Stop"].into();
+    let events: BTreeSet<&str> = ["PreToolUse", "SessionStart", "Stop"].into();
     let hooks = h["hooks"].as_object().unwrap();
     assert_eq!(
         hooks.keys().map(String::as_str).collect::<BTreeSet<_>>(),

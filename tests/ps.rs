@@ -170,7 +170,7 @@ fn uptime_follows_the_clock_and_stops_at_the_end() {
     assert_fails(
         &out,
         2,
-        "orc-ps: error: ORC_NOW is not an RFC 3339 time (yesterday)",
+        "orc-ps: error: invalid ORC_NOW=\"yesterday\" set in the environment\n",
     );
 }
 
@@ -207,7 +207,7 @@ fn all_lists_every_session_and_orc_session_picks_one() {
     assert_fails(
         &out,
         2,
-        "orc-ps: error: invalid session name (ORC_SESSION) (../x)",
+        "orc-ps: error: invalid ORC_SESSION=\"../x\" set in the environment\n",
     );
 }
 

@@ -227,7 +227,11 @@ fn bad_issue_ids_are_refused() {
         let out = signal(&env, &["--", bad, "TERM"]);
         assert_fails(&out, 2, &format!("orc-signal: error: {what} ({bad})"));
         let out = run(env.cmd("orc-signal").arg("check").env("ORC_ISSUE", bad));
-        assert_fails(&out, 2, &format!("orc-signal: error: {what} ({bad})"));
+        assert_fails(
+            &out,
+            2,
+            &format!("orc-signal: error: invalid ORC_ISSUE=\"{bad}\" set in the environment\n"),
+        );
         let flag = format!("--issue={bad}");
         let out = signal(&env, &["check", &flag]);
         assert_fails(

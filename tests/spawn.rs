@@ -314,3 +314,23 @@ fn state_in_use(env: &Life) {
     assert_ok(&env.run("orc-ps", &[]));
     env.named_session("other");
 }
+
+/// A slot is never freed on doubt: a worker whose record cannot be read
+/// but whose shim lives still counts against ORC_MAX_WORKERS.
+#[test]
+fn an_unreadable_record_with_a_live_shim_holds_its_slot() {
+    let env = Life::new();
+    env.issue(2, "hang");
+    let shim = common::KillOnDrop::sleeper();
+    let proc = env.seed_worker(1, Kind::Worker, State::Running);
+    proc.write_shim(&orc_kernel::procdir::ShimIds {
+        shim: common::process_holder(shim.id()).process().unwrap(),
+        agent: None,
+    })
+    .unwrap();
+    common::corrupt_record(&proc);
+    let mut cmd = env.tool("orc-spawn");
+    let out = run(cmd.env("ORC_MAX_WORKERS", "1").arg("2"));
+    assert_fails(&out, 4, "orc-spawn: error: session ");
+    assert!(!env.proc(2, Kind::Worker).exists(), "nothing was made");
+}

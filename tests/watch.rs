@@ -5,6 +5,11 @@
 
 mod common;
 
+#[path = "watch/disk_full.rs"]
+mod disk_full;
+#[path = "watch/never_hangs.rs"]
+mod never_hangs;
+
 use std::fs;
 use std::time::{Duration, Instant};
 

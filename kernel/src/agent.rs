@@ -1,9 +1,14 @@
 //! Every interaction with an agent CLI: which program, which arguments, which
 //! environment, which prompt, and how to read what it printed.
 //!
-//! The prompt always travels as one argument of an argv. It is never pasted
-//! into a shell string and never typed into a terminal as keystrokes, so no
-//! quoting, `$(...)` or newline in it can change what runs.
+//! The prompt never appears on the process table when a prompt file is
+//! given ([`Spec::prompt_file`], the worker's private `prompt`): a headless
+//! Claude Code reads it on standard input (`claude -p` with no prompt
+//! operand); an interactive Claude, codex, opencode and gemini get one line
+//! pointing at the file; a custom agent gets it where `ORC_AGENT_CMD` asks
+//! (`{prompt}` the text, `{prompt_file}` the path), else on standard input.
+//! Where the prompt is an argument, it is exactly one argument of an argv:
+//! never pasted into a shell string nor typed into a terminal.
 
 mod blocked;
 mod env;
@@ -105,8 +110,11 @@ pub struct Spec {
     pub issue: Issue,
     /// The worker's git worktree (the agent's working directory).
     pub worktree: PathBuf,
-    /// The whole prompt, passed as one argument.
+    /// The whole prompt.
     pub prompt: String,
+    /// A private file (0600) holding the prompt: given, the prompt travels
+    /// through it or standard input instead of the argv.
+    pub prompt_file: Option<PathBuf>,
     /// The Claude session UUID to create, or to resume when `resume` is set.
     pub session_id: Option<String>,
     /// Continue the session `session_id` instead of starting a new one.
@@ -126,8 +134,11 @@ pub struct Spec {
 pub struct Launch {
     /// The program, looked up on PATH unless it contains a slash.
     pub program: String,
-    /// The arguments, the prompt among them as exactly one.
+    /// The arguments (the prompt among them as exactly one only when no
+    /// prompt file was given, or a custom template asks for `{prompt}`).
     pub args: Vec<String>,
+    /// The agent reads the prompt on standard input (from the prompt file).
+    pub stdin_prompt: bool,
 }
 
 impl Launch {
@@ -223,7 +234,7 @@ pub fn command(agent: AgentKind, mode: Mode, spec: &Spec) -> Result<Launch> {
     }
     match agent {
         AgentKind::Claude => claude(mode, spec),
-        AgentKind::Custom => custom(spec),
+        AgentKind::Custom => custom(mode, spec),
         other => {
             let Some((_, program, headless, interactive)) =
                 OTHERS.iter().find(|row| row.0 == other)
@@ -238,10 +249,11 @@ pub fn command(agent: AgentKind, mode: Mode, spec: &Spec) -> Result<Launch> {
                 Mode::Interactive => interactive,
             };
             let mut args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-            push_prompt(&mut args, *at, &spec.prompt);
+            push_prompt(&mut args, *at, &argv_prompt(spec));
             Ok(Launch {
                 program: program.to_string(),
                 args,
+                stdin_prompt: false,
             })
         }
     }
@@ -265,12 +277,20 @@ pub fn orchestrator_command(
             issue: Issue::from(0),
             worktree: dir.to_path_buf(),
             prompt: prompt.to_string(),
+            prompt_file: None,
             session_id: None,
             resume: false,
             custom_template,
             plugin_dir: None,
         };
-        return command(agent, Mode::Headless, &spec);
+        let mut launch = command(agent, Mode::Headless, &spec)?;
+        // A custom template that does not ask for the prompt reads it on
+        // standard input, as Claude does.
+        if agent == AgentKind::Custom && launch.args.last() == Some(&spec.prompt) {
+            launch.args.pop();
+            launch.stdin_prompt = true;
+        }
+        return Ok(launch);
     }
     let mut args: Vec<String> = [
         "-p",
@@ -294,11 +314,26 @@ pub fn orchestrator_command(
         ]
         .map(String::from),
     );
-    push_prompt(&mut args, Prompt::Operand, prompt);
+    // `claude -p` without a prompt operand reads the prompt on standard
+    // input: the scheduled prompt never reaches the process table.
     Ok(Launch {
         program: "claude".to_string(),
         args,
+        stdin_prompt: true,
     })
+}
+
+/// What stands for the prompt in an argv: a line pointing at the prompt
+/// file when there is one (the text itself stays off the process table),
+/// else the prompt.
+fn argv_prompt(spec: &Spec) -> String {
+    match &spec.prompt_file {
+        Some(file) => format!(
+            "Your instructions are in the file {}: read it first, then follow it.",
+            file.display()
+        ),
+        None => spec.prompt.clone(),
+    }
 }
 
 /// The orc plugin's root when it is a Claude Code plugin (a checkout, or
@@ -367,15 +402,24 @@ fn claude(mode: Mode, spec: &Spec) -> Result<Launch> {
         }
         (None, false) => {}
     }
-    push_prompt(&mut args, Prompt::Operand, &spec.prompt);
+    // Headless, `claude -p` reads the prompt on standard input when no
+    // operand is given; interactive, it gets a line pointing at the file.
+    let stdin_prompt = mode == Mode::Headless && spec.prompt_file.is_some();
+    if !stdin_prompt {
+        push_prompt(&mut args, Prompt::Operand, &argv_prompt(spec));
+    }
     Ok(Launch {
         program: "claude".to_string(),
         args,
+        stdin_prompt,
     })
 }
 
 /// The custom agent: `ORC_AGENT_CMD` split into words, placeholders filled.
-fn custom(spec: &Spec) -> Result<Launch> {
+/// Without `{prompt}` or `{prompt_file}`, a headless agent with a prompt
+/// file reads the prompt on standard input; otherwise the prompt (or the
+/// line pointing at its file) is the last argument.
+fn custom(mode: Mode, spec: &Spec) -> Result<Launch> {
     let template = spec.custom_template.as_deref().unwrap_or("");
     if template.trim().is_empty() {
         return Err(
@@ -395,21 +439,34 @@ fn custom(spec: &Spec) -> Result<Launch> {
             spec.worktree.display().to_string(),
         )
     })?;
+    let prompt_file = match &spec.prompt_file {
+        Some(f) => f.to_str().ok_or_else(|| {
+            Error::usage("prompt file path is not UTF-8", f.display().to_string())
+        })?,
+        None => "",
+    };
+    if prompt_file.is_empty() && template.contains("{prompt_file}") {
+        return Err(Error::usage("no prompt file for {prompt_file}", template)
+            .hint("{prompt_file} is filled for workers and reviewers; use {prompt} here"));
+    }
     let values = words::Values {
         prompt: &spec.prompt,
+        prompt_file,
         agent: agent_name(spec.kind),
         issue: &issue,
         worktree,
     };
     let (mut words, used_prompt) = words::fill(&words, &values);
-    // A template without {prompt} still gets the task: as its last argument.
-    if !used_prompt {
-        words.push(spec.prompt.clone());
+    let stdin_prompt = !used_prompt && mode == Mode::Headless && spec.prompt_file.is_some();
+    // A template without a placeholder still gets the task.
+    if !used_prompt && !stdin_prompt {
+        words.push(argv_prompt(spec));
     }
     let mut words = words.into_iter();
     Ok(Launch {
         program: words.next().unwrap_or_default(),
         args: words.collect(),
+        stdin_prompt,
     })
 }
 

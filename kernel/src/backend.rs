@@ -13,7 +13,6 @@ mod wezterm;
 
 use std::fmt;
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -186,13 +185,7 @@ fn client(program: &str, args: &[String]) -> Result<Reply> {
 
 /// Create the proc log (0600) before a terminal appends to it.
 fn prepare_log(log: &Path) -> Result<()> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(log)
-        .map(drop)
-        .map_err(|e| Error::io("create the log", log, e))
+    crate::fsutil::open_append(log).map(drop)
 }
 
 /// Add a lifecycle line to the log saying where the worker runs. Best

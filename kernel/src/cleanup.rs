@@ -81,8 +81,20 @@ pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result
         Err(e) => return Err(e.hint("`orc-cleanup --force` removes it anyway")),
     };
 
-    if let Some(r) = &record {
-        done.stopped = stop(ctx, &proc, r, opts.force)?;
+    match &record {
+        Some(r) => done.stopped = stop(ctx, &proc, r, opts.force)?,
+        // No record to go by (corrupt, or never written): its shim and
+        // agent, if shim.pid names them, are stopped all the same before
+        // anything is removed or the lock freed.
+        None => {
+            if let Ok(Some(ids)) = proc.shim() {
+                let runs = ids.shim.liveness() != Liveness::Dead
+                    || ids.agent.is_some_and(|a| a.liveness() != Liveness::Dead);
+                if runs {
+                    done.stopped = kill_and_wait(&proc, Some(ids))?;
+                }
+            }
+        }
     }
     if !opts.keep_worktree && kind == Kind::Worker {
         let removed = worktrees::remove(ctx, &repo, issue, record.as_ref(), &proc, opts.force)?;

@@ -72,6 +72,11 @@ impl Context {
             None => Session::resolve_name(&config, repo.as_ref())?,
         };
         let session = Session::open(&state, &name)?;
+        // A session directory someone else made (or opened to others) is
+        // refused before this tool takes a lock or writes anything.
+        if std::fs::symlink_metadata(session.dir()).is_ok() {
+            crate::fsutil::ensure_private_dir(session.dir())?;
+        }
         Ok(Context {
             config,
             repo,

@@ -188,7 +188,7 @@ pub fn logs(proc: &Proc, follow: bool, mut out: impl FnMut(&[u8]) -> Result<()>)
                 .flatten()
                 .is_some_and(|r| r.state.is_active())
                 || proc.shim_liveness() == Liveness::Alive);
-        if let Ok(mut file) = std::fs::File::open(&path) {
+        if let Ok(mut file) = crate::fsutil::open_read(&path) {
             let _ = file.seek(SeekFrom::Start(offset));
             let mut buf = Vec::new();
             let n = file
@@ -196,7 +196,12 @@ pub fn logs(proc: &Proc, follow: bool, mut out: impl FnMut(&[u8]) -> Result<()>)
                 .map_err(|e| Error::io("read", &path, e))?;
             offset += n as u64;
             if n > 0 {
-                out(&buf)?;
+                // Credentials the agent printed are masked on the way out;
+                // bytes that are not text pass as they are.
+                match std::str::from_utf8(&buf) {
+                    Ok(text) => out(crate::secret::redact(text).as_bytes())?,
+                    Err(_) => out(&buf)?,
+                }
             }
         }
         if !writing {
@@ -206,8 +211,10 @@ pub fn logs(proc: &Proc, follow: bool, mut out: impl FnMut(&[u8]) -> Result<()>)
     }
 }
 
-/// The resolved configuration: name, value (secrets masked), origin.
-/// Every catalogued variable is listed, `unset` when nothing sets it.
+/// The resolved configuration: name, value (secrets masked by name and by
+/// value), origin. Every catalogued variable is listed; the session and the
+/// state directory show what they resolve to when nothing sets them
+/// (`derived`), every other variable `unset`.
 pub fn env(ctx: &Context) -> Vec<(String, String, String)> {
     let mut rows: Vec<(String, String, String)> = ctx
         .config
@@ -215,9 +222,28 @@ pub fn env(ctx: &Context) -> Vec<(String, String, String)> {
         .map(|(k, v, o)| (k.to_string(), crate::profile::mask(k, v), o.to_string()))
         .collect();
     for var in crate::profile::CATALOGUE {
-        if !rows.iter().any(|(k, _, _)| k == var.name) {
-            rows.push((var.name.to_string(), String::new(), "unset".to_string()));
+        if rows.iter().any(|(k, _, _)| k == var.name) {
+            continue;
         }
+        let (value, origin) = match var.name {
+            "ORC_SESSION" => (
+                ctx.session.name().to_string(),
+                match &ctx.repo {
+                    Some(repo) => format!("derived from the repository {}", repo.root.display()),
+                    None => "derived: outside any repository".to_string(),
+                },
+            ),
+            "ORC_STATE_DIR" => (
+                ctx.state.root().display().to_string(),
+                "derived from ${XDG_STATE_HOME:-$HOME/.local/state}/orc".to_string(),
+            ),
+            _ => (String::new(), "unset".to_string()),
+        };
+        rows.push((
+            var.name.to_string(),
+            crate::secret::redact(&value).into_owned(),
+            origin,
+        ));
     }
     rows.sort();
     rows

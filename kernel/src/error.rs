@@ -42,6 +42,7 @@ pub struct Error {
     what: String,
     subject: String,
     hint: Option<String>,
+    os_error: Option<i32>,
 }
 
 /// Result alias used across the kernel.
@@ -55,6 +56,7 @@ impl Error {
             what: what.into(),
             subject: subject.into(),
             hint: None,
+            os_error: None,
         }
     }
 
@@ -73,7 +75,28 @@ impl Error {
         if err.kind() == io::ErrorKind::BrokenPipe {
             return Self::new(Kind::BrokenPipe, "broken pipe", path.display().to_string());
         }
-        Self::failure(format!("cannot {op}: {err}"), path.display().to_string())
+        // Wrappers (tempfile's, for one) keep the kind but not the number.
+        let os_error = err.raw_os_error().or(match err.kind() {
+            io::ErrorKind::StorageFull => Some(nix::errno::Errno::ENOSPC as i32),
+            io::ErrorKind::QuotaExceeded => Some(nix::errno::Errno::EDQUOT as i32),
+            _ => None,
+        });
+        Error {
+            os_error,
+            ..Self::failure(format!("cannot {op}: {err}"), path.display().to_string())
+        }
+    }
+
+    /// The OS error number behind an I/O error, if this is one.
+    pub fn os_error(&self) -> Option<i32> {
+        self.os_error
+    }
+
+    /// Whether this is the file system being full (ENOSPC, EDQUOT): the
+    /// same write may succeed once space returns.
+    pub fn is_out_of_space(&self) -> bool {
+        use nix::errno::Errno;
+        matches!(self.os_error, Some(n) if n == Errno::ENOSPC as i32 || n == Errno::EDQUOT as i32)
     }
 
     /// Attach a hint shown on its own line.

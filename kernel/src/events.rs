@@ -79,5 +79,8 @@ impl Event {
 pub fn append(session: &Session, event: &Event) -> Result<()> {
     let line = serde_json::to_string(event)
         .map_err(|e| Error::failure(format!("cannot encode event: {e}"), event.event.clone()))?;
-    append_line(&session.events_path(), &line)
+    // A session may have no directory yet: one that only held a lock taken
+    // with `orc-lock acquire` (its cleanup still logs what it released).
+    crate::fsutil::ensure_private_dir(session.dir())?;
+    append_line(&session.events_path(), &crate::secret::redact(&line))
 }

@@ -22,7 +22,8 @@ pub const NOT_APPLIED: u8 = 6;
 pub const WORK_KEPT: u8 = 7;
 /// Temporary failure (the agent was throttled); retry later.
 pub const TEMPFAIL: u8 = 75;
-/// `orc-watch`: the timeout passed before the workers ended.
+/// `orc-watch`: the timeout passed before the workers ended; any tool: a
+/// lock wait ran out (`ORC_LOCK_TIMEOUT`).
 pub const TIMEOUT: u8 = 124;
 /// The shim maps a child killed by signal `n` to `SIGNAL_BASE + n`.
 pub const SIGNAL_BASE: i32 = 128;
@@ -39,5 +40,5 @@ Exit codes:
   6    signal not applied: a stronger one is pending (orc-signal)
   7    work kept: a branch or worktree holds work found nowhere else (orc-cleanup, orc-spawn)
   75   temporary failure (throttled)
-  124  timeout (orc-watch)
+  124  timeout (orc-watch; any tool whose lock wait ran out)
   128+n  the agent was killed by signal n (orc-shim)";

@@ -1,49 +1,141 @@
 //! Garbage collection of the state directory: remove only what is
 //! verifiably stale — locks of dead processes or of sessions that are gone,
 //! proc directories of spawns that died before starting anything, empty
-//! sessions, and leftovers of interrupted writes. Never anything of a live
-//! or undecidable worker.
+//! sessions, and leftovers of interrupted writes — and record `crashed` for
+//! a worker whose shim is verifiably dead. Never anything of a live or
+//! undecidable worker: what is kept on doubt is listed with the reason.
+//! A dry run writes nothing at all: no record, no lock file, no directory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use serde::Serialize;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::ids::Issue;
 use crate::liveness::{Liveness, ProcessId};
-use crate::lock::{FileLock, Holder, IssueLock, LockRecord};
+use crate::lock::{FileLock, Holder, IssueLock, LockRecord, LockStatus};
 use crate::paths::StateDir;
 use crate::procdir::Proc;
-use crate::record::State;
+use crate::record::{Outcome, State};
 use crate::session::Session;
 
-/// One thing gc removed (or would remove, with `--dry-run`).
+/// What gc did (or would do, with `--dry-run`) with one thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Removed.
+    Removed,
+    /// A dry run: would be removed.
+    WouldRemove,
+    /// The worker's shim is verifiably dead: recorded `crashed`.
+    Crashed,
+    /// A dry run: would be recorded `crashed`.
+    WouldCrash,
+    /// Looked stale but is not verifiably so: kept.
+    Kept,
+}
+
+impl Action {
+    /// The verb as the human output shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Removed => "removed",
+            Action::WouldRemove => "would remove",
+            Action::Crashed => "recorded crashed for",
+            Action::WouldCrash => "would record crashed for",
+            Action::Kept => "kept",
+        }
+    }
+}
+
+/// One thing gc removed, repaired or kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Removal {
+    /// What gc did with it.
+    pub action: Action,
     /// `lock`, `proc`, `session` or `leftover`.
     pub what: &'static str,
     /// The path.
     pub path: String,
-    /// Why it is stale.
+    /// Why it is stale, or why it is kept.
     pub why: String,
 }
 
+/// What one gc run found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Everything, in the order it was done.
+    pub items: Vec<Removal>,
+}
+
+impl Report {
+    fn push(&mut self, action: Action, what: &'static str, path: &Path, why: String) {
+        self.items.push(Removal {
+            action,
+            what,
+            path: path.display().to_string(),
+            why,
+        });
+    }
+
+    fn count(&self, actions: &[Action]) -> usize {
+        self.items
+            .iter()
+            .filter(|r| actions.contains(&r.action))
+            .count()
+    }
+
+    /// The summary line: `removed 3, kept 2, nothing else to clean`.
+    pub fn summary(&self, dry_run: bool) -> String {
+        let removed = self.count(&[Action::Removed, Action::WouldRemove]);
+        let crashed = self.count(&[Action::Crashed, Action::WouldCrash]);
+        let kept = self.count(&[Action::Kept]);
+        let mut parts = vec![format!(
+            "{} {removed}",
+            if dry_run { "would remove" } else { "removed" }
+        )];
+        if crashed > 0 {
+            parts.push(format!(
+                "{} {crashed} crashed",
+                if dry_run { "would record" } else { "recorded" }
+            ));
+        }
+        parts.push(format!("kept {kept}"));
+        parts.push("nothing else to clean".to_string());
+        parts.join(", ")
+    }
+}
+
 /// Collect garbage in `state`; with `dry_run`, only say what would go.
-pub fn gc(state: &StateDir, dry_run: bool) -> Result<Vec<Removal>> {
-    let mut out = Vec::new();
+pub fn gc(state: &StateDir, dry_run: bool) -> Result<Report> {
+    let mut out = Report::default();
     let sessions = Session::list(state)?;
     for session in &sessions {
         for proc in Proc::list(session)? {
             leftovers(&proc, dry_run, &mut out)?;
-            orphan_proc(state, &proc, dry_run, &mut out)?;
+            if !crashed(session, &proc, dry_run, &mut out)? {
+                orphan_proc(state, &proc, dry_run, &mut out)?;
+            }
         }
     }
     stale_locks(state, dry_run, &mut out)?;
+    lock_leftovers(state, dry_run, &mut out)?;
     for session in &sessions {
         empty_session(state, session, dry_run, &mut out)?;
     }
     Ok(out)
+}
+
+fn removed(dry_run: bool) -> Action {
+    if dry_run {
+        Action::WouldRemove
+    } else {
+        Action::Removed
+    }
 }
 
 fn remove(path: &Path, dir: bool) -> Result<()> {
@@ -62,9 +154,14 @@ fn remove(path: &Path, dir: bool) -> Result<()> {
 /// Temporary files of interrupted writes, and FIFOs or taken signals left
 /// by a process that is gone. Temporary files are removed under the proc
 /// lock, so no writer is mid-way.
-fn leftovers(proc: &Proc, dry_run: bool, out: &mut Vec<Removal>) -> Result<()> {
-    let Some(_guard) = FileLock::try_exclusive(&proc.dir().join(".lock"))? else {
-        return Ok(());
+fn leftovers(proc: &Proc, dry_run: bool, out: &mut Report) -> Result<()> {
+    // A dry run takes no lock: taking one can create its file.
+    let _guard = match dry_run {
+        true => None,
+        false => match FileLock::try_exclusive(&proc.dir().join(".lock"))? {
+            Some(guard) => Some(guard),
+            None => return Ok(()),
+        },
     };
     let Ok(entries) = fs::read_dir(proc.dir()) else {
         return Ok(());
@@ -85,11 +182,7 @@ fn leftovers(proc: &Proc, dry_run: bool, out: &mut Vec<Removal>) -> Result<()> {
         if !dry_run {
             remove(&entry.path(), false)?;
         }
-        out.push(Removal {
-            what: "leftover",
-            path: entry.path().display().to_string(),
-            why,
-        });
+        out.push(removed(dry_run), "leftover", &entry.path(), why);
     }
     Ok(())
 }
@@ -100,13 +193,17 @@ fn pid_gone(pid: i32) -> bool {
 
 /// A proc directory with no record, or a record that never got past
 /// NEW/READY, whose spawner is gone: nothing was ever started in it.
-fn orphan_proc(state: &StateDir, proc: &Proc, dry_run: bool, out: &mut Vec<Removal>) -> Result<()> {
-    if proc.shim()?.is_some() {
+fn orphan_proc(state: &StateDir, proc: &Proc, dry_run: bool, out: &mut Report) -> Result<()> {
+    if proc.shim().ok().flatten().is_some() {
         return Ok(());
     }
     let record = match proc.read() {
         Ok(r) => r,
-        Err(_) => return Ok(()), // unreadable: undecidable, kept
+        Err(e) => {
+            let why = format!("its record cannot be read, so it is undecidable: {e}");
+            out.push(Action::Kept, "proc", proc.dir(), why);
+            return Ok(());
+        }
     };
     let why = match &record {
         None => "no record and no shim".to_string(),
@@ -115,16 +212,24 @@ fn orphan_proc(state: &StateDir, proc: &Proc, dry_run: bool, out: &mut Vec<Remov
                 return Ok(());
             };
             let dir = state.issue_locks(&crate::repo::hash_of(Path::new(repo)));
-            let lock = IssueLock::in_dir(&dir, r.issue, repo.into());
-            let spawner_alive = match lock.peek()? {
-                Some(LockRecord {
+            let lock = IssueLock::in_dir(state, &dir, r.issue, repo.into());
+            let spawner = match lock.peek() {
+                Ok(Some(LockRecord {
                     holder: Holder::Process { id },
                     ..
-                }) => id.liveness() != Liveness::Dead,
-                Some(_) => true,
-                None => false,
+                })) => Some(id).filter(|id| id.liveness() != Liveness::Dead),
+                Ok(None) => None,
+                Ok(Some(_)) | Err(_) => Some(ProcessId {
+                    pid: 0,
+                    start_time: 0,
+                }),
             };
-            if spawner_alive {
+            if let Some(id) = spawner {
+                let why = match id.pid {
+                    0 => format!("{} and its issue lock is held", r.state),
+                    pid => format!("{} and its spawner (pid {pid}) may live", r.state),
+                };
+                out.push(Action::Kept, "proc", proc.dir(), why);
                 return Ok(());
             }
             format!("{} without a shim, and its spawner is gone", r.state)
@@ -134,17 +239,74 @@ fn orphan_proc(state: &StateDir, proc: &Proc, dry_run: bool, out: &mut Vec<Remov
     if !dry_run {
         remove(proc.dir(), true)?;
     }
-    out.push(Removal {
-        what: "proc",
-        path: proc.dir().display().to_string(),
-        why,
-    });
+    out.push(removed(dry_run), "proc", proc.dir(), why);
     Ok(())
+}
+
+/// A worker whose record says it runs but whose shim is verifiably dead:
+/// its agent (if it somehow lives) is stopped and the record ends
+/// `crashed`, as `orc-watch` would on seeing it. A shim whose fate cannot
+/// be told keeps the worker as it is. Whether the proc was dealt with here.
+fn crashed(session: &Session, proc: &Proc, dry_run: bool, out: &mut Report) -> Result<bool> {
+    let Ok(Some(ids)) = proc.shim() else {
+        return Ok(false);
+    };
+    let record = match proc.read() {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(false),
+        Err(e) => {
+            let why = match ids.shim.liveness() {
+                Liveness::Alive => format!(
+                    "its record cannot be read and its shim (pid {}) lives: {e}",
+                    ids.shim.pid
+                ),
+                _ => format!("its record cannot be read: {e}"),
+            };
+            out.push(Action::Kept, "proc", proc.dir(), why);
+            return Ok(true);
+        }
+    };
+    if !record.state.is_active() {
+        return Ok(true);
+    }
+    match ids.shim.liveness() {
+        Liveness::Alive => return Ok(true),
+        Liveness::Unknown => {
+            let why = format!(
+                "{}, and whether its shim (pid {}) lives cannot be told",
+                record.state, ids.shim.pid
+            );
+            out.push(Action::Kept, "proc", proc.dir(), why);
+            return Ok(true);
+        }
+        Liveness::Dead => {}
+    }
+    let why = format!(
+        "{}, but its shim (pid {}) is gone",
+        record.state, ids.shim.pid
+    );
+    if dry_run {
+        out.push(Action::WouldCrash, "proc", proc.dir(), why);
+        return Ok(true);
+    }
+    if let Some(agent) = ids.agent.filter(|a| a.liveness() == Liveness::Alive) {
+        let _ = killpg(Pid::from_raw(agent.pid), Signal::SIGKILL);
+    }
+    let root = record.repo.as_deref().map(Path::new).filter(|p| p.is_dir());
+    let ctx = Context::for_session(root, session.name())?;
+    let detail = format!(
+        "the shim (pid {}) is gone (found by orc-ctl gc)",
+        ids.shim.pid
+    );
+    if crate::worker::end(&ctx, proc, Outcome::Crashed, &detail, "orc-ctl gc", None)?.is_some() {
+        out.push(Action::Crashed, "proc", proc.dir(), why);
+    }
+    Ok(true)
 }
 
 /// Issue locks whose holding process is verifiably dead (and no result
 /// keeps them), or whose holding session no longer exists.
-fn stale_locks(state: &StateDir, dry_run: bool, out: &mut Vec<Removal>) -> Result<()> {
+fn stale_locks(state: &StateDir, dry_run: bool, out: &mut Report) -> Result<()> {
     let root = state.root().join("locks");
     let Ok(repos) = fs::read_dir(&root) else {
         return Ok(());
@@ -166,33 +328,103 @@ fn stale_locks(state: &StateDir, dry_run: bool, out: &mut Vec<Removal>) -> Resul
             else {
                 continue;
             };
-            let lock = IssueLock::in_dir(&repo_dir, issue, PathBuf::new());
-            let Ok(Some(record)) = lock.peek() else {
+            let lock = IssueLock::in_dir(state, &repo_dir, issue, PathBuf::new());
+            let status = match lock.status() {
+                Ok(status) => status,
+                Err(e) => {
+                    let why = format!("its holder record cannot be read: {e}");
+                    out.push(Action::Kept, "lock", &file, why);
+                    continue;
+                }
+            };
+            let (why, stale) = match &status {
+                LockStatus::Free => continue,
+                LockStatus::Stale(r) => (
+                    format!("held by {}, which is gone", r.holder.describe()),
+                    true,
+                ),
+                LockStatus::Unknown(r) => (
+                    format!(
+                        "cannot tell whether its holder ({}) lives",
+                        r.holder.describe()
+                    ),
+                    false,
+                ),
+                LockStatus::Held(r) => match (&r.holder, &r.kept_by) {
+                    (Holder::Session { session }, _)
+                        if !state.sessions().join(session).is_dir() =>
+                    {
+                        (format!("held by session {session}, which is gone"), true)
+                    }
+                    (_, Some(result)) => (
+                        format!("kept by the {result} result of session {}", r.session),
+                        false,
+                    ),
+                    (holder, None) => {
+                        (format!("held by {}, which lives", holder.describe()), false)
+                    }
+                },
+            };
+            if !stale {
+                out.push(Action::Kept, "lock", &file, why);
                 continue;
-            };
-            let why = match &record.holder {
-                Holder::Process { id }
-                    if record.kept_by.is_none() && id.liveness() == Liveness::Dead =>
-                {
-                    format!("held by pid {}, which is gone", id.pid)
-                }
-                Holder::Session { session } if !state.sessions().join(session).is_dir() => {
-                    format!("held by session {session}, which is gone")
-                }
-                _ => continue,
-            };
-            if !dry_run {
-                let same = record.clone();
-                lock.release(|r| *r == same)?;
             }
-            out.push(Removal {
-                what: "lock",
-                path: file.display().to_string(),
-                why,
-            });
+            if !dry_run {
+                let Some(record) = status.record().cloned() else {
+                    continue;
+                };
+                // Released only if nobody changed it since it was judged.
+                let again = lock.check()?;
+                if again.record() != Some(&record) || !is_stale(state, &again) {
+                    continue;
+                }
+                lock.release(|r| *r == record)?;
+            }
+            out.push(removed(dry_run), "lock", &file, why);
         }
     }
     Ok(())
+}
+
+/// Temporary files of interrupted writes of lock records, in every
+/// `locks/<repo>/` and `locks/named/`: only those old enough
+/// ([`crate::fsutil::STALE_TEMP_AGE`]) that no write can be in flight.
+fn lock_leftovers(state: &StateDir, dry_run: bool, out: &mut Report) -> Result<()> {
+    let Ok(dirs) = fs::read_dir(state.root().join("locks")) else {
+        return Ok(());
+    };
+    for dir in dirs.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !crate::fsutil::is_stale_temp(&entry) {
+                continue;
+            }
+            if !dry_run {
+                remove(&entry.path(), false)?;
+            }
+            out.push(
+                removed(dry_run),
+                "leftover",
+                &entry.path(),
+                "temporary file of an interrupted write".to_string(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether a status, judged again under the flock, is still stale.
+fn is_stale(state: &StateDir, status: &LockStatus) -> bool {
+    match status {
+        LockStatus::Stale(_) => true,
+        LockStatus::Held(LockRecord {
+            holder: Holder::Session { session },
+            ..
+        }) => !state.sessions().join(session).is_dir(),
+        _ => false,
+    }
 }
 
 /// A session with no workers, no kept logs and no lock it holds.
@@ -200,7 +432,7 @@ fn empty_session(
     state: &StateDir,
     session: &Session,
     dry_run: bool,
-    out: &mut Vec<Removal>,
+    out: &mut Report,
 ) -> Result<()> {
     let has_procs = fs::read_dir(session.procs())
         .map(|mut d| d.next().is_some())
@@ -212,8 +444,12 @@ fn empty_session(
         return Ok(());
     }
     // Spawn creates proc directories under this lock: hold it so a session
-    // is never removed under a spawn that is filling it.
-    let _slot = crate::lock::named(state, &format!("spawn-{}", session.name()), true)?;
+    // is never removed under a spawn that is filling it. A dry run removes
+    // nothing, so it takes no lock (taking one can create its file).
+    let _slot = match dry_run {
+        true => None,
+        false => crate::lock::named(state, &format!("spawn-{}", session.name()), true)?,
+    };
     if fs::read_dir(session.procs())
         .map(|mut d| d.next().is_some())
         .unwrap_or(false)
@@ -223,11 +459,8 @@ fn empty_session(
     if !dry_run {
         remove(session.dir(), true)?;
     }
-    out.push(Removal {
-        what: "session",
-        path: session.dir().display().to_string(),
-        why: "no workers, no logs, no locks".to_string(),
-    });
+    let why = "no workers, no logs, no locks".to_string();
+    out.push(removed(dry_run), "session", session.dir(), why);
     Ok(())
 }
 

@@ -24,6 +24,14 @@ impl Issue {
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::usage("not an issue number", text).hint(hint));
         }
+        if text.starts_with('0') && !text.trim_start_matches('0').is_empty() {
+            return Err(
+                Error::usage("issue number has a leading zero", text).hint(format!(
+                    "write it as orc prints it: {}",
+                    text.trim_start_matches('0')
+                )),
+            );
+        }
         match text.parse::<u64>() {
             Ok(n) if n >= 1 && n <= u64::from(MAX_ISSUE) => Ok(Issue(n as u32)),
             _ => Err(
@@ -137,6 +145,8 @@ mod tests {
             "4.0",
             "99999999999999999999",
             "2147483648",
+            "007",
+            "00",
         ] {
             let err = Issue::parse(bad).err();
             assert_eq!(err.map(|e| e.code()), Some(2), "{bad:?} must be rejected");

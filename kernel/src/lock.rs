@@ -6,6 +6,13 @@
 //! lets go, so any number of racers get exactly one winner. A holder is a
 //! process (pid + start time) or a session. A lock is stale only when its
 //! holding process is verifiably dead and no result keeps it.
+//!
+//! Whether a result keeps the lock follows from the worker's durable
+//! record, not only from `kept_by` here: `orc-notify ci-passed` writes the
+//! record first and hands the lock to the session after, so a notify killed
+//! between the two leaves a lock whose holder (the shim) will die while the
+//! record already says the lock is kept. Such a lock is judged held, kept by
+//! the record's result, and the next writer of the lock repairs it.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
@@ -19,7 +26,11 @@ use crate::fsutil::{ensure_private_dir, write_atomic};
 use crate::ids::{Issue, check_name};
 use crate::liveness::{Liveness, ProcessId};
 use crate::paths::StateDir;
+use crate::record::{Record, State};
 use crate::repo::Repo;
+
+mod wait;
+pub use wait::{holder, patience};
 
 /// An exclusive `flock` held until dropped.
 #[derive(Debug)]
@@ -39,12 +50,25 @@ impl FileLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(crate::fsutil::NOFOLLOW)
             .open(path)
-            .map_err(|e| Error::io("open lock file", path, e))
+            .map_err(|e| crate::fsutil::open_error("open lock file", path, e))
     }
 
-    /// Wait for the exclusive lock on `path` (created if missing).
+    /// Wait for the exclusive lock on `path` (created if missing), at most
+    /// [`patience`]; then fail with exit 124 naming the holder.
     pub fn exclusive(path: &Path) -> Result<FileLock> {
+        let file = Self::open(path)?;
+        wait::lock_within(&file, path, patience())?;
+        Ok(FileLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Wait for the exclusive lock on `path` for as long as it takes: only
+    /// for `orc-lock run`, whose user asked to wait.
+    pub fn exclusive_unbounded(path: &Path) -> Result<FileLock> {
         let file = Self::open(path)?;
         file.lock().map_err(|e| Error::io("lock", path, e))?;
         Ok(FileLock {
@@ -193,6 +217,7 @@ pub struct IssueLock {
     repo: PathBuf,
     mutex: PathBuf,
     record: PathBuf,
+    sessions: PathBuf,
 }
 
 impl IssueLock {
@@ -204,17 +229,19 @@ impl IssueLock {
             repo: repo.root.clone(),
             mutex: dir.join(format!("{issue}.lock")),
             record: dir.join(format!("{issue}.json")),
+            sessions: state.sessions(),
         }
     }
 
     /// The lock of `issue` whose files live in `dir` (`locks/<repo-hash>/`),
     /// for tools that walk the lock directory rather than a repository.
-    pub fn in_dir(dir: &Path, issue: Issue, repo: PathBuf) -> IssueLock {
+    pub fn in_dir(state: &StateDir, dir: &Path, issue: Issue, repo: PathBuf) -> IssueLock {
         IssueLock {
             issue,
             repo,
             mutex: dir.join(format!("{issue}.lock")),
             record: dir.join(format!("{issue}.json")),
+            sessions: state.sessions(),
         }
     }
 
@@ -255,6 +282,14 @@ impl IssueLock {
         Ok(self.judge(self.read()?))
     }
 
+    /// The lock's status judged from the holder record as it is on disk,
+    /// without taking the flock: it creates no file, so a dry run can use
+    /// it. The record is replaced atomically, so it is never read half
+    /// written; a writer mid-way is seen before or after its change.
+    pub fn status(&self) -> Result<LockStatus> {
+        Ok(self.judge(self.read()?))
+    }
+
     /// Replace the holder when `pred` accepts the current record; returns
     /// whether it changed. Used for spawn → shim, shim → session (a result
     /// that keeps the lock) and session → shim (resume).
@@ -268,6 +303,10 @@ impl IssueLock {
         let Some(mut record) = self.read()? else {
             return Ok(false);
         };
+        if let Some(kept) = self.kept_by_record(&record) {
+            // Judge the lock as it really stands: kept by the session.
+            record = kept;
+        }
         if !pred(&record) {
             return Ok(false);
         }
@@ -299,11 +338,48 @@ impl IssueLock {
         match (&record.holder, &record.kept_by) {
             (Holder::Process { id }, None) => match id.liveness() {
                 Liveness::Alive => LockStatus::Held(record),
-                Liveness::Dead => LockStatus::Stale(record),
+                Liveness::Dead => match self.kept_by_record(&record) {
+                    Some(kept) => LockStatus::Held(kept),
+                    None => LockStatus::Stale(record),
+                },
                 Liveness::Unknown => LockStatus::Unknown(record),
             },
             _ => LockStatus::Held(record),
         }
+    }
+
+    /// When `record` names a process holder but the worker's durable record
+    /// says its result keeps the lock (the hand-over to the session was
+    /// interrupted): the lock as it should stand, held by the session and
+    /// kept by that result. `None` otherwise, or when the worker's record
+    /// cannot be read.
+    pub fn kept_by_record(&self, record: &LockRecord) -> Option<LockRecord> {
+        if record.kept_by.is_some() || record.holder.process().is_none() {
+            return None;
+        }
+        let path = self
+            .sessions
+            .join(&record.session)
+            .join("procs")
+            .join(format!("worker-{}", self.issue))
+            .join("state.json");
+        let worker: Record = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        let same_repo = worker
+            .repo
+            .as_deref()
+            .is_none_or(|r| Path::new(r) == record.repo);
+        let kept = matches!(worker.state, State::Terminated | State::Suspended)
+            && worker.result.is_some_and(|o| o.keeps_lock());
+        if !(kept && same_repo && worker.session == record.session && worker.issue == self.issue) {
+            return None;
+        }
+        Some(LockRecord {
+            holder: Holder::Session {
+                session: record.session.clone(),
+            },
+            kept_by: worker.result.map(|o| o.as_str().to_string()),
+            ..record.clone()
+        })
     }
 
     fn read(&self) -> Result<Option<LockRecord>> {
@@ -344,6 +420,7 @@ impl IssueLock {
 }
 
 /// A named mutex, `locks/named/<name>.lock`, held while the guard lives.
+/// With `wait`, the wait is bounded by [`patience`].
 pub fn named(state: &StateDir, name: &str, wait: bool) -> Result<Option<FileLock>> {
     check_name("lock name", name)?;
     let path = state.named_locks().join(format!("{name}.lock"));
@@ -352,4 +429,11 @@ pub fn named(state: &StateDir, name: &str, wait: bool) -> Result<Option<FileLock
     } else {
         FileLock::try_exclusive(&path)
     }
+}
+
+/// The named mutex `name`, waited for as long as it takes (`orc-lock run`
+/// without `--timeout` or `--no-wait`: its user asked to wait).
+pub fn named_unbounded(state: &StateDir, name: &str) -> Result<FileLock> {
+    check_name("lock name", name)?;
+    FileLock::exclusive_unbounded(&state.named_locks().join(format!("{name}.lock")))
 }

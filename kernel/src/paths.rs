@@ -10,11 +10,16 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsutil::ensure_private_dir;
+use crate::fsutil::{check_ancestors, check_private, ensure_private_dir};
 use crate::places::default_state_home;
 use crate::profile::Config;
 
 pub use crate::places::{bin_dir, config_home, home, plugin_root};
+
+/// `${XDG_STATE_HOME:-$HOME/.local/state}`.
+pub fn state_home() -> Result<PathBuf> {
+    default_state_home()
+}
 
 /// The root of orc's state, created with mode 0700.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +55,15 @@ impl StateDir {
     }
 
     fn ensure(&self) -> Result<()> {
-        ensure_private_dir(&self.root)?;
+        // The state directory itself may be reached through a symlink the
+        // user made; what it points to must be theirs, and so must the
+        // directories that hold it.
+        check_ancestors(&self.root)?;
+        match std::fs::metadata(&self.root) {
+            Ok(meta) => check_private(&self.root, &meta)?,
+            Err(_) => ensure_private_dir(&self.root)?,
+        }
+        crate::fsutil::register_private_root(&self.root);
         let probe = nix::unistd::access(
             &self.root,
             nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,

@@ -186,10 +186,10 @@ impl Proc {
         }
     }
 
-    /// Append a lifecycle line to the worker's log.
+    /// Append a lifecycle line to the worker's log, credentials masked.
     pub fn log(&self, who: &str, text: &str) -> Result<()> {
         let ts = clock::now_rfc3339()?;
-        let text = text.replace('\n', "\\n");
+        let text = crate::secret::redact(text).replace('\n', "\\n");
         append_line(&self.log_path(), &format!("[{ts}] {who}: {text}"))
     }
 
@@ -197,7 +197,7 @@ impl Proc {
     /// stopped or what it waits for.
     pub fn log_tail(&self) -> String {
         use std::io::{Read, Seek, SeekFrom};
-        let Ok(mut file) = std::fs::File::open(self.log_path()) else {
+        let Ok(mut file) = crate::fsutil::open_read(&self.log_path()) else {
             return String::new();
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -245,6 +245,12 @@ impl Proc {
     /// `log`.
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("log")
+    }
+
+    /// `prompt`: the agent's prompt (0600), read by the agent from there or
+    /// on its standard input, never passed in an argv.
+    pub fn prompt_path(&self) -> PathBuf {
+        self.dir.join("prompt")
     }
 
     /// `checkpoint.json`, read by a resumed worker.

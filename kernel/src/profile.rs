@@ -5,6 +5,13 @@
 //! the explicit environment. The profile name is `ORC_ENV` (default
 //! `default`). Profile files are data, never shell: `KEY=VALUE` lines, `#`
 //! comments, optional single or double quotes, no expansion.
+//!
+//! An empty value means unset in every layer: `ORC_MAX_WORKERS=` (exported
+//! empty, or an empty line in a profile) falls back to the layer below, then
+//! the default. Every resolved value is checked against its [`rules::Rule`]
+//! here, so a bad setting stops any tool before it creates anything.
+
+pub mod rules;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -66,6 +73,11 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds between TERM and KILL of the agent's process group",
     },
     Var {
+        name: "ORC_LOCK_TIMEOUT",
+        default: "60",
+        about: "seconds any tool waits for a lock before it names the holder and fails",
+    },
+    Var {
         name: "ORC_CONTAIN",
         default: "auto",
         about: "containment of a worker's processes: auto, cgroup or group",
@@ -81,6 +93,11 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds between liveness checks in orc-watch",
     },
     Var {
+        name: "ORC_WATCH_CHECKS",
+        default: "60",
+        about: "checks orc-watch makes of a worker whose fate it cannot tell before reporting it as error",
+    },
+    Var {
         name: "ORC_TRACKER",
         default: "",
         about: "issue tracker: local or github; default local when .orc/issues/ exists",
@@ -93,7 +110,7 @@ pub const CATALOGUE: &[Var] = &[
     Var {
         name: "ORC_AGENT_CMD",
         default: "",
-        about: "custom agent command template ({prompt} {agent} {issue} {worktree})",
+        about: "custom agent command template ({prompt} {prompt_file} {agent} {issue} {worktree})",
     },
     Var {
         name: "ORC_BACKEND",
@@ -227,6 +244,14 @@ pub const CATALOGUE: &[Var] = &[
     },
 ];
 
+/// `ORC_LOCK_TIMEOUT` as last resolved (0: not resolved yet).
+static LOCK_TIMEOUT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `ORC_LOCK_TIMEOUT` in seconds as this process last resolved it, if it did.
+pub fn lock_timeout() -> Option<u64> {
+    Some(LOCK_TIMEOUT.load(std::sync::atomic::Ordering::Relaxed)).filter(|&s| s > 0)
+}
+
 /// Where a resolved value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -304,14 +329,15 @@ impl Config {
 
     /// Resolve from an explicit environment and layers (for tests).
     pub fn resolve(env: &[(String, String)], layers: &Layers) -> Result<Config> {
-        let explicit: BTreeMap<&str, &str> =
-            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let profile = explicit
-            .get("ORC_ENV")
-            .copied()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("default");
-        check_name("profile name (ORC_ENV)", profile)?;
+        let explicit: BTreeMap<&str, &str> = env
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let profile = explicit.get("ORC_ENV").copied().unwrap_or("default");
+        if check_name("profile name", profile).is_err() {
+            rules::check("ORC_ENV", profile, &Origin::Environment)?;
+        }
 
         let mut values: BTreeMap<String, (String, Origin)> = CATALOGUE
             .iter()
@@ -327,7 +353,9 @@ impl Config {
             };
             found = true;
             for (key, value) in parse_profile(&text, &file)? {
-                values.insert(key, (value, Origin::Profile(file.clone())));
+                if !value.is_empty() {
+                    values.insert(key, (value, Origin::Profile(file.clone())));
+                }
             }
         }
         if !found && profile != "default" {
@@ -337,6 +365,18 @@ impl Config {
         }
         for (key, value) in explicit {
             values.insert(key.to_string(), (value.to_string(), Origin::Environment));
+        }
+        for (key, (value, origin)) in &values {
+            if CATALOGUE.iter().any(|v| v.name == key) {
+                rules::check(key, value, origin)?;
+            }
+        }
+        // Lock waits happen deep below any Config: they read it from here.
+        if let Some(secs) = values
+            .get("ORC_LOCK_TIMEOUT")
+            .and_then(|(v, _)| rules::parse_number(v))
+        {
+            LOCK_TIMEOUT.store(secs, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(Config {
             values,
@@ -355,9 +395,11 @@ impl Config {
     /// Set `name` for this process as the environment would: a flag that
     /// stands for a variable (`orc-dispatch --max N` for `ORC_MAX_WORKERS`)
     /// must reach the kernel calls it makes in-process.
-    pub fn set(&mut self, name: &str, value: &str) {
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        rules::check(name, value, &Origin::Environment)?;
         self.values
             .insert(name.to_string(), (value.to_string(), Origin::Environment));
+        Ok(())
     }
 
     /// Where `name`'s value came from.
@@ -370,24 +412,34 @@ impl Config {
         &self.profile
     }
 
-    /// A whole number of seconds or a count, with the variable in the error.
+    /// A whole number of seconds or a count (0 when unset). The value was
+    /// checked against its rule when the configuration was resolved; the
+    /// error here is for a variable outside the catalogue.
     pub fn number(&self, name: &str) -> Result<u64> {
         let raw = self.get(name).unwrap_or("0");
-        raw.parse::<u64>().map_err(|_| {
-            Error::usage(format!("{name} must be a whole number"), raw).hint(format!(
-                "set by {}",
-                self.origin(name)
-                    .map_or("nothing".into(), |o| o.to_string())
-            ))
-        })
+        match rules::parse_number(raw) {
+            Some(n) => Ok(n),
+            None => Err(
+                rules::check(name, raw, self.origin(name).unwrap_or(&Origin::Default))
+                    .err()
+                    .unwrap_or_else(|| Error::usage(format!("invalid {name}"), raw)),
+            ),
+        }
     }
 
-    /// A boolean (`1`, `true`, `yes`, `on` are true).
+    /// A timeout in seconds where 0 means "no timeout": `None` then.
+    pub fn timeout(&self, name: &str) -> Result<Option<std::time::Duration>> {
+        let secs = self.number(name)?;
+        Ok((secs > 0).then(|| std::time::Duration::from_secs(secs)))
+    }
+
+    /// A boolean (`1`, `true`, `yes`, `on` in any case are true).
     pub fn flag(&self, name: &str) -> bool {
-        matches!(
-            self.get(name),
-            Some("1" | "true" | "yes" | "on" | "TRUE" | "True")
-        )
+        self.get(name).is_some_and(|v| {
+            ["1", "true", "yes", "on"]
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(v))
+        })
     }
 
     /// Every resolved variable with its origin, sorted by name.
@@ -398,16 +450,18 @@ impl Config {
     }
 }
 
-/// Mask secrets for display: names containing TOKEN, KEY, SECRET or PASSWORD.
+/// Mask secrets for display: the whole value of a name containing TOKEN,
+/// KEY, SECRET or PASSWORD, and in any other value every token that looks
+/// like a credential ([`crate::secret::redact`]).
 pub fn mask(name: &str, value: &str) -> String {
     let upper = name.to_ascii_uppercase();
-    let secret = ["TOKEN", "KEY", "SECRET", "PASSWORD"]
+    let secret = ["TOKEN", "KEY", "SECRET", "PASSWORD", "WEBHOOK"]
         .iter()
         .any(|s| upper.contains(s));
     if secret && !value.is_empty() {
         "****".to_string()
     } else {
-        value.to_string()
+        crate::secret::redact(value).into_owned()
     }
 }
 

@@ -11,8 +11,10 @@ use crate::procdir::Proc;
 use crate::record::Record;
 use crate::session::Session;
 
-/// One worker as `orc-ps` shows it.
-#[derive(Debug, Clone, Serialize)]
+/// One worker as `orc-ps` shows it. As JSON each key appears once: the
+/// row's issue, kind and session, then the record's other fields, then the
+/// row's own (strict parsers reject a key given twice).
+#[derive(Debug, Clone)]
 pub struct Row {
     /// The issue.
     pub issue: Issue,
@@ -21,18 +23,48 @@ pub struct Row {
     /// The session.
     pub session: String,
     /// The record, or `None` when it is missing or unreadable.
-    #[serde(flatten)]
     pub record: Option<Record>,
     /// Whether the worker's shim lives: yes, no, unknown; `-` once ended.
     pub alive: String,
     /// Seconds since the attempt started (to the end, once ended).
     pub uptime_s: u64,
     /// The health verdict, when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::health::Verdict>,
     /// Why the record could not be read, if it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl Serialize for Row {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap};
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("issue", &self.issue)?;
+        map.serialize_entry("kind", &self.kind)?;
+        map.serialize_entry("session", &self.session)?;
+        if let Some(record) = &self.record {
+            let fields = match serde_json::to_value(record).map_err(S::Error::custom)? {
+                serde_json::Value::Object(fields) => fields,
+                _ => return Err(S::Error::custom("a record is a JSON object")),
+            };
+            for (key, value) in &fields {
+                if !matches!(key.as_str(), "issue" | "kind" | "session") {
+                    map.serialize_entry(key, value)?;
+                }
+            }
+        }
+        map.serialize_entry("alive", &self.alive)?;
+        map.serialize_entry("uptime_s", &self.uptime_s)?;
+        if let Some(health) = &self.health {
+            map.serialize_entry("health", health)?;
+        }
+        if let Some(error) = &self.error {
+            map.serialize_entry("error", error)?;
+        }
+        map.end()
+    }
 }
 
 /// The rows of `session`, or of every session when `session` is `None`.

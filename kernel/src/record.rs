@@ -84,8 +84,14 @@ impl FromStr for State {
             "SUSPENDED" => State::Suspended,
             "TERMINATED" => State::Terminated,
             _ => {
-                return Err(Error::usage("unknown state", s)
-                    .hint("states are NEW, READY, RUNNING, WAITING, SUSPENDED, TERMINATED"));
+                let hint = if s.chars().any(|c| c.is_ascii_lowercase())
+                    && s.to_ascii_uppercase().parse::<State>().is_ok()
+                {
+                    format!("states are upper case: {}", s.to_ascii_uppercase())
+                } else {
+                    "states are NEW, READY, RUNNING, WAITING, SUSPENDED, TERMINATED".to_string()
+                };
+                return Err(Error::usage("unknown state", crate::text::escaped(s, 40)).hint(hint));
             }
         })
     }

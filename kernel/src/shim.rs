@@ -10,7 +10,6 @@
 
 mod reap;
 
-use std::fs::OpenOptions;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -26,6 +25,7 @@ use nix::unistd::Pid;
 use crate::backend::pane;
 use crate::contain::{self, Container, Mode};
 use crate::context::Context;
+use crate::ending;
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
 use crate::ids::{Issue, Kind};
@@ -46,10 +46,13 @@ pub struct Options {
     pub issue: Issue,
     /// The agent's program.
     pub program: String,
-    /// The agent's arguments (the prompt is one of them, never a shell string).
+    /// The agent's arguments (never a shell string; the prompt is not among
+    /// them unless a custom template asked for `{prompt}`).
     pub args: Vec<String>,
     /// Attached to a terminal (tmux, wezterm) rather than writing to the log.
     pub interactive: bool,
+    /// The agent reads the worker's prompt file on its standard input.
+    pub stdin_prompt: bool,
 }
 
 /// Why the shim stopped the agent itself, if it did.
@@ -127,7 +130,10 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
     }
 
     let config = &ctx.config;
-    let timeout = Duration::from_secs(config.number("ORC_WORKER_TIMEOUT")?);
+    // ORC_WORKER_TIMEOUT=0 means no timeout: a deadline a century away.
+    let timeout = config
+        .timeout("ORC_WORKER_TIMEOUT")?
+        .unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
     let grace = Duration::from_secs(config.number("ORC_TERM_GRACE")?);
     let nice = nice_of(&record.priority)?;
     let worktree = record.worktree.clone().map(PathBuf::from);
@@ -220,7 +226,20 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
             None => (Outcome::Crashed, detail),
         },
     };
-    let ended = worker::end(ctx, &proc, outcome, &detail, "orc-shim", Some(code));
+    // A full disk must not lose the end: it is announced to orc-watch and
+    // written once space returns (unless the shim itself is told to stop).
+    let end = ending::End {
+        outcome,
+        detail: &detail,
+        who: "orc-shim",
+        exit: Some(code),
+    };
+    let stop_asked = || {
+        supervise::take_signals()
+            .iter()
+            .any(|s| matches!(s, Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP))
+    };
+    let ended = ending::end_until_written(ctx, &proc, end, Duration::from_secs(1), stop_asked);
     let left = reap::drain(&container, me, agent, &wake);
     if left > 0 {
         let _ = proc.log(
@@ -290,15 +309,19 @@ fn start_agent(launch: &Launch<'_>, cgroup_procs: Option<RawFd>) -> Result<std::
         cmd.current_dir(dir);
     }
     if !opts.interactive {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(proc.log_path())
-            .map_err(|e| Error::io("open the log", &proc.log_path(), e))?;
+        let log = crate::fsutil::open_append(&proc.log_path())?;
         let err = log
             .try_clone()
             .map_err(|e| Error::io("open the log", &proc.log_path(), e))?;
-        cmd.stdin(Stdio::null()).stdout(log).stderr(err);
+        let stdin = if opts.stdin_prompt {
+            Stdio::from(
+                crate::fsutil::open_read(&proc.prompt_path())
+                    .map_err(|e| crate::fsutil::open_error("read", &proc.prompt_path(), e))?,
+            )
+        } else {
+            Stdio::null()
+        };
+        cmd.stdin(stdin).stdout(log).stderr(err);
     }
     let interactive = opts.interactive;
     // SAFETY: the closure runs in the child between fork and exec and only

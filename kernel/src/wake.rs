@@ -66,7 +66,7 @@ pub fn ring(path: &Path, message: &str) -> Result<Rang> {
     }
     let file = OpenOptions::new()
         .write(true)
-        .custom_flags(libc_flags::O_NONBLOCK)
+        .custom_flags(libc_flags::O_NONBLOCK | crate::fsutil::NOFOLLOW)
         .open(path);
     let mut file = match file {
         Ok(f) => f,
@@ -110,7 +110,7 @@ impl Doorbell {
     pub fn open(path: &Path) -> Result<Doorbell> {
         let reader = OpenOptions::new()
             .read(true)
-            .custom_flags(libc_flags::O_NONBLOCK)
+            .custom_flags(libc_flags::O_NONBLOCK | crate::fsutil::NOFOLLOW)
             .open(path)
             .map_err(|e| Error::io("open FIFO for reading", path, e))?;
         if !reader
@@ -125,7 +125,7 @@ impl Doorbell {
         }
         let keepalive = OpenOptions::new()
             .write(true)
-            .custom_flags(libc_flags::O_NONBLOCK)
+            .custom_flags(libc_flags::O_NONBLOCK | crate::fsutil::NOFOLLOW)
             .open(path)
             .map_err(|e| Error::io("open FIFO for keep-alive", path, e))?;
         Ok(Doorbell {

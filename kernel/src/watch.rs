@@ -4,6 +4,13 @@
 //! FIFO makes a waiter notice at once; between rings the records and the
 //! shims' liveness are checked every `ORC_POLL_INTERVAL`, so a shim killed
 //! with SIGKILL is found within one interval and reported as `crashed`.
+//!
+//! A watch never waits forever: a worker whose fate cannot be told (a
+//! record left NEW by a spawner that died, a shim whose liveness stays
+//! unknown, an unreadable record) is reported as `error` after
+//! `ORC_WATCH_CHECKS` checks in a row, and one such worker never stops the
+//! others being watched. An end the disk had no room for is reported from
+//! its announcement on the doorbell (see [`crate::ending`]).
 
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -14,9 +21,11 @@ use nix::unistd::Pid;
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::ending;
 use crate::error::{Error, Result};
 use crate::ids::{Issue, Kind};
 use crate::liveness::Liveness;
+use crate::lock::Holder;
 use crate::procdir::Proc;
 use crate::record::{Outcome, Record};
 use crate::wake::Doorbell;
@@ -48,10 +57,16 @@ pub enum Ending {
     TimedOut,
 }
 
+/// An end heard on the doorbell but not written: result, detail, why.
+type Announced = (String, String, String);
+
 struct Target {
     proc: Proc,
     bell: Option<Doorbell>,
     done: bool,
+    /// Checks in a row that could not tell whether the worker lives.
+    doubts: u32,
+    announced: Option<Announced>,
 }
 
 /// Options of one watch.
@@ -63,10 +78,15 @@ pub struct Options {
     pub any: bool,
     /// How often to check records and shims between rings.
     pub poll: Duration,
+    /// Checks in a row of a worker whose fate cannot be told before it is
+    /// reported as `error` (`ORC_WATCH_CHECKS`).
+    pub checks: u32,
 }
 
 /// Watch `workers` until they end. `emit` is called once per worker as it
 /// ends; `progress` (if any) gets the still-running records each round.
+/// A worker with no record at all is refused at once; any other trouble
+/// with one worker is that worker's `error` line.
 pub fn watch(
     ctx: &Context,
     workers: &[(Kind, Issue)],
@@ -76,14 +96,21 @@ pub fn watch(
 ) -> Result<Ending> {
     let mut targets = Vec::new();
     for &(kind, issue) in workers {
-        let (proc, _) = worker::find(ctx, kind, issue)?;
+        let proc = Proc::new(&ctx.session, kind, issue);
         // The doorbell is opened before the record is read, so a ring
         // between the two is never missed.
         let bell = Doorbell::open(&proc.wake_path()).ok();
+        if let Err(e) = worker::find(ctx, kind, issue)
+            && !proc.state_path().exists()
+        {
+            return Err(e);
+        }
         targets.push(Target {
             proc,
             bell,
             done: false,
+            doubts: 0,
+            announced: None,
         });
     }
     let deadline = opts.timeout.map(|t| Instant::now() + t);
@@ -92,7 +119,7 @@ pub fn watch(
         let mut running = Vec::new();
         for (i, t) in targets.iter_mut().enumerate().filter(|(_, t)| !t.done) {
             let via = if rung[i] { "wake" } else { "record" };
-            match check(ctx, &t.proc, via)? {
+            match judge(ctx, t, via, opts.checks) {
                 Some(report) => {
                     t.done = true;
                     emit(&report)?;
@@ -119,7 +146,41 @@ pub fn watch(
     }
 }
 
+/// One check of one target: its report once it has ended, or once its fate
+/// could not be told `checks` times in a row.
+fn judge(ctx: &Context, t: &mut Target, via: &'static str, checks: u32) -> Option<Report> {
+    if let Some((result, detail, why)) = &t.announced {
+        match t.proc.read() {
+            Ok(Some(r)) if !r.state.is_active() => return Some(report(&r, via)),
+            _ => {
+                return Some(Report {
+                    issue: t.proc.issue(),
+                    kind: t.proc.kind(),
+                    result: result.clone(),
+                    detail: format!("{detail} (not recorded yet: {why})"),
+                    via: "wake",
+                });
+            }
+        }
+    }
+    match assess(ctx, &t.proc, via) {
+        Verdict::Ended(report) => Some(report),
+        Verdict::Running => {
+            t.doubts = 0;
+            None
+        }
+        Verdict::Doubt { why, .. } => {
+            t.doubts += 1;
+            (t.doubts >= checks.max(1)).then(|| {
+                let detail = format!("{why} ({} checks in a row; ORC_WATCH_CHECKS)", t.doubts);
+                report_error(&t.proc, &detail, via)
+            })
+        }
+    }
+}
+
 /// Block until a doorbell rings or `wait` passes; which targets rang.
+/// An announced end that is not written yet is kept on its target.
 fn wait_for_rings(targets: &mut [Target], wait: Duration) -> Result<Vec<bool>> {
     let polled: Vec<usize> = targets
         .iter()
@@ -150,8 +211,13 @@ fn wait_for_rings(targets: &mut [Target], wait: Duration) -> Result<Vec<bool>> {
     };
     for (&i, ready) in polled.iter().zip(ready) {
         if ready {
-            if let Some(bell) = targets[i].bell.as_mut() {
-                bell.drain();
+            let t = &mut targets[i];
+            if let Some(bell) = t.bell.as_mut() {
+                for line in bell.drain() {
+                    if let Some(announced) = ending::parse_announcement(&line) {
+                        t.announced = Some(announced);
+                    }
+                }
             }
             rung[i] = true;
         }
@@ -159,27 +225,87 @@ fn wait_for_rings(targets: &mut [Target], wait: Duration) -> Result<Vec<bool>> {
     Ok(rung)
 }
 
-/// Whether the worker has ended, judging by its record and its shim.
+/// What one look at a worker tells.
+enum Verdict {
+    /// It has ended (or must be reported as if it had).
+    Ended(Report),
+    /// It runs, or is being started by a live spawner.
+    Running,
+    /// Whether it lives cannot be told now.
+    Doubt {
+        /// Why, for the report.
+        why: String,
+        /// Its record cannot be read.
+        unreadable: bool,
+    },
+}
+
+/// Whether the worker has ended, judging by its record and its shim. An
+/// unreadable record is reported as `error` at once (callers that can wait
+/// use [`watch`], which gives it `ORC_WATCH_CHECKS` checks).
 pub fn check(ctx: &Context, proc: &Proc, via: &'static str) -> Result<Option<Report>> {
+    Ok(match assess(ctx, proc, via) {
+        Verdict::Ended(report) => Some(report),
+        Verdict::Doubt {
+            why,
+            unreadable: true,
+        } => Some(report_error(proc, &why, via)),
+        Verdict::Running | Verdict::Doubt { .. } => None,
+    })
+}
+
+fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
     let record = match proc.read() {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return Ok(Some(report_error(
-                proc,
-                "the worker's record is gone (cleaned up?)",
-                via,
-            )));
+            let why = "the worker's record is gone (cleaned up?)";
+            return Verdict::Ended(report_error(proc, why, via));
         }
-        Err(e) => return Ok(Some(report_error(proc, &e.to_string(), via))),
+        Err(e) => {
+            return match proc.shim() {
+                Ok(Some(ids)) if ids.shim.liveness() == Liveness::Dead => {
+                    let why = format!("{e}; its shim (pid {}) is gone", ids.shim.pid);
+                    Verdict::Ended(report_error(proc, &why, via))
+                }
+                _ => Verdict::Doubt {
+                    why: e.to_string(),
+                    unreadable: true,
+                },
+            };
+        }
     };
     if !record.state.is_active() {
-        return Ok(Some(report(&record, via)));
+        return Verdict::Ended(report(&record, via));
     }
-    let Some(ids) = proc.shim()? else {
-        return Ok(None);
+    let doubt = |why: String| Verdict::Doubt {
+        why,
+        unreadable: false,
     };
-    if ids.shim.liveness() != Liveness::Dead {
-        return Ok(blocked(ctx, proc, &record));
+    let ids = match proc.shim() {
+        Ok(Some(ids)) => ids,
+        Ok(None) if spawner_lives(ctx, &record) => return Verdict::Running,
+        Ok(None) => {
+            return doubt(format!(
+                "{} with no shim, and no live process holds its issue lock",
+                record.state
+            ));
+        }
+        Err(e) => return doubt(format!("its shim identity cannot be read: {e}")),
+    };
+    match ids.shim.liveness() {
+        Liveness::Alive => {
+            return blocked(ctx, proc, &record).map_or(Verdict::Running, Verdict::Ended);
+        }
+        Liveness::Unknown => {
+            if let Some(report) = blocked(ctx, proc, &record) {
+                return Verdict::Ended(report);
+            }
+            return doubt(format!(
+                "whether its shim (pid {}) lives cannot be told",
+                ids.shim.pid
+            ));
+        }
+        Liveness::Dead => {}
     }
     // The shim is verifiably gone and nobody wrote a result: the agent (if
     // it somehow survived) is stopped, and the worker recorded as crashed.
@@ -187,10 +313,46 @@ pub fn check(ctx: &Context, proc: &Proc, via: &'static str) -> Result<Option<Rep
         let _ = killpg(Pid::from_raw(agent.pid), Signal::SIGKILL);
     }
     let detail = format!("the shim (pid {}) died", ids.shim.pid);
-    match worker::end(ctx, proc, Outcome::Crashed, &detail, "orc-watch", None)? {
-        Some(record) => Ok(Some(report(&record, "exit"))),
-        None => Ok(proc.read()?.map(|r| report(&r, "record"))),
+    match worker::end(ctx, proc, Outcome::Crashed, &detail, "orc-watch", None) {
+        Ok(Some(record)) => Verdict::Ended(report(&record, "exit")),
+        Ok(None) | Err(_)
+            if proc
+                .read()
+                .ok()
+                .flatten()
+                .is_some_and(|r| !r.state.is_active()) =>
+        {
+            match proc.read() {
+                Ok(Some(r)) => Verdict::Ended(report(&r, "record")),
+                _ => doubt("its record changed while it was read".to_string()),
+            }
+        }
+        // The crash was seen even if it cannot be written now (the disk is
+        // full): it is reported, and written by the next orc-watch or
+        // orc-ctl gc once space returns.
+        Ok(None) => doubt("its record is neither ended nor writable".to_string()),
+        Err(e) => Verdict::Ended(Report {
+            issue: proc.issue(),
+            kind: proc.kind(),
+            result: Outcome::Crashed.to_string(),
+            detail: format!("{detail} (not recorded yet: {e})"),
+            via: "exit",
+        }),
     }
+}
+
+/// Whether a worker with no shim yet is being started: a live process of
+/// its session (the spawner, or the shim about to record itself) holds its
+/// issue lock. Reviewers hold no lock, so for them this cannot be told.
+fn spawner_lives(ctx: &Context, record: &Record) -> bool {
+    if record.kind != Kind::Worker {
+        return false;
+    }
+    let Some(lock) = worker::lock_of(ctx, record) else {
+        return false;
+    };
+    matches!(lock.peek(), Ok(Some(l)) if l.session == record.session
+        && matches!(l.holder, Holder::Process { id } if id.liveness() == Liveness::Alive))
 }
 
 /// A running worker that has waited on a permission prompt for longer
@@ -259,7 +421,7 @@ pub fn follow(
     let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        if let Ok(mut file) = std::fs::File::open(&path)
+        if let Ok(mut file) = crate::fsutil::open_read(&path)
             && file.seek(SeekFrom::Start(offset)).is_ok()
         {
             let mut reader = std::io::BufReader::new(file);

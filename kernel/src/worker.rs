@@ -24,8 +24,9 @@ use crate::wake;
 /// The longest detail accepted, in bytes.
 pub const MAX_DETAIL: usize = 1024;
 
-/// Check a detail: one line of printable text, at most [`MAX_DETAIL`]
-/// bytes. Quotes and any other printable character are kept as they are.
+/// Check a detail: one line of canonical text ([`crate::text`]: no control,
+/// bidirectional or separator characters), at most [`MAX_DETAIL`] bytes.
+/// Quotes and any other printable character are kept as they are.
 pub fn check_detail(detail: &str) -> Result<()> {
     if detail.len() > MAX_DETAIL {
         return Err(Error::usage(
@@ -37,14 +38,7 @@ pub fn check_detail(detail: &str) -> Result<()> {
         )
         .hint("keep the detail to one short line; put long text in the PR or the log"));
     }
-    if let Some(c) = detail.chars().find(|c| c.is_control()) {
-        return Err(Error::usage(
-            format!("detail contains a control character {c:?}"),
-            detail.escape_debug().take(60).collect::<String>(),
-        )
-        .hint("a detail is a single line of text"));
-    }
-    Ok(())
+    crate::text::check_line("detail", detail)
 }
 
 /// The outcome of `orc-state STATE DETAIL`.
@@ -156,12 +150,20 @@ pub fn end(
             after_end(ctx, proc, &record, who)?;
             Ok(Some(record))
         }
-        Err(e)
-            if e.kind() == ErrorKind::Failure
-                && proc.read()?.is_some_and(|r| !r.state.is_active()) =>
-        {
-            Ok(None)
-        }
+        Err(e) if e.kind() == ErrorKind::Failure => match proc.read()? {
+            Some(record) if !record.state.is_active() => {
+                // The worker's own result was written first; if whoever
+                // wrote it was killed before handing the lock over, finish
+                // that now (it is idempotent).
+                if record.kind == crate::ids::Kind::Worker
+                    && record.result.is_some_and(Outcome::keeps_lock)
+                {
+                    settle_lock(ctx, &record)?;
+                }
+                Ok(None)
+            }
+            _ => Err(e),
+        },
         Err(e) => Err(e),
     }
 }

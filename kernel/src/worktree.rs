@@ -63,6 +63,7 @@ pub struct Worktree {
 pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Worktree> {
     let branch = branch_name(issue, title);
     let path = worktree_path(repo, issue, title);
+    check_inside(repo, &path)?;
     clear_leftovers(repo, issue, base, &branch)?;
     clear_target(&path)?;
     ensure_excludes(repo)?;
@@ -126,6 +127,7 @@ pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Wor
 /// a worker's branch): the worker's own worktree is never written to.
 /// An earlier one at the same path is replaced.
 pub fn create_detached(repo: &Repo, path: &Path, rev: &str) -> Result<()> {
+    check_inside(repo, path)?;
     let earlier = list_worktrees(repo)?
         .into_iter()
         .find(|(p, _, _)| same_path(p, path));
@@ -169,6 +171,38 @@ pub fn create_detached(repo: &Repo, path: &Path, rev: &str) -> Result<()> {
 
 /// The target must be free; an empty directory (a crash between mkdir and
 /// checkout) is taken over, anything else may be someone's work.
+/// Refuse a worktree path that leaves the repository through a symlink on
+/// the way (a committed `.worktrees` link, say, pointing at another
+/// directory): orc creates worktrees only inside the repository.
+pub fn check_inside(repo: &Repo, path: &Path) -> Result<()> {
+    let root = fs::canonicalize(&repo.root).map_err(|e| Error::io("resolve", &repo.root, e))?;
+    let Ok(rel) = path.strip_prefix(&repo.root) else {
+        return Ok(());
+    };
+    let mut at = repo.root.clone();
+    for part in rel.components() {
+        at.push(part);
+        let Ok(meta) = fs::symlink_metadata(&at) else {
+            return Ok(());
+        };
+        if meta.file_type().is_symlink() {
+            let target =
+                fs::canonicalize(&at).unwrap_or_else(|_| fs::read_link(&at).unwrap_or_default());
+            if !target.starts_with(&root) {
+                return Err(Error::failure(
+                    format!(
+                        "refusing a worktree path through a symbolic link that leaves the repository (to {})",
+                        target.display()
+                    ),
+                    at.display().to_string(),
+                )
+                .hint("remove the link (git rm it if it is committed); orc makes .worktrees/ itself"));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn clear_target(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

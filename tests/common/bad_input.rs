@@ -24,7 +24,10 @@ pub fn assert_bad_state_dirs(env: &TestEnv, tool: &str, args: &[&str]) {
     assert_fails(
         &out,
         2,
-        &format!("{prefix}ORC_STATE_DIR must be an absolute path (state)"),
+        &format!(
+            "{prefix}invalid ORC_STATE_DIR=\"state\" set in the environment\n\
+             hint: ORC_STATE_DIR accepts an absolute path\n"
+        ),
     );
     before.assert_same(&env.snapshot());
 

@@ -19,6 +19,7 @@
 mod bad_input;
 mod process;
 mod snapshot;
+mod strict_json;
 
 // A test file that needs none of a part must not warn about it.
 #[allow(unused_imports)]
@@ -27,6 +28,8 @@ pub use bad_input::*;
 pub use process::*;
 #[allow(unused_imports)]
 pub use snapshot::*;
+#[allow(unused_imports)]
+pub use strict_json::*;
 
 use std::ffi::OsString;
 use std::fs;

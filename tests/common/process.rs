@@ -60,7 +60,8 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> bool {
 
 /// Run `cmd` to completion within [`PATIENCE`], capturing its output
 /// (stdin is empty). The output is read while the command runs, so a large
-/// output never stalls it.
+/// output never stalls it. Every JSON line it prints must be strict JSON
+/// (no key twice), whatever the test checks besides.
 pub fn run(cmd: &mut Command) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -71,11 +72,14 @@ pub fn run(cmd: &mut Command) -> Output {
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let status = wait_child(&mut child, PATIENCE);
-    Output {
+    let out = Output {
         status,
         stdout: stdout.join().expect("read stdout"),
         stderr: stderr.join().expect("read stderr"),
-    }
+    };
+    let what = format!("{:?}", cmd.get_program());
+    super::assert_strict_json_lines(&String::from_utf8_lossy(&out.stdout), &what);
+    out
 }
 
 /// Read a child's pipe to the end on a thread of its own.

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::life::{Life, dead_process, json_lines, without_lock_files};
+use crate::common::life::{Life, dead_process, json_lines, stderr, without_lock_files};
 use crate::common::{KillOnDrop, assert_ok, corrupt_record, process_holder};
 use orc_kernel::ids::Kind;
 use orc_kernel::lock::Holder;
@@ -83,7 +83,26 @@ fn seed_for_gc(env: &Life, live: &[KillOnDrop]) -> Removals {
     stale
 }
 
+/// The lines of gc's JSON output whose action is one of `actions`.
+fn with_action(lines: &[serde_json::Value], actions: &[&str]) -> Removals {
+    lines
+        .iter()
+        .filter(|l| actions.contains(&l["action"].as_str().unwrap()))
+        .map(|l| {
+            (
+                l["what"].as_str().unwrap().to_string(),
+                PathBuf::from(l["path"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
 fn removals(lines: &[serde_json::Value]) -> Removals {
+    with_action(lines, &["removed", "would-remove"])
+}
+
+/// Everything gc printed, whatever the action.
+fn all_items(lines: &[serde_json::Value]) -> Removals {
     lines
         .iter()
         .map(|l| {
@@ -105,24 +124,61 @@ fn gc_removes_exactly_what_is_stale() {
     ];
     let stale = seed_for_gc(&env, &live);
 
-    // gc takes the proc and spawn locks it judges under: lock files are
-    // made and never deleted (README), so they are left out of the check.
-    let before = without_lock_files(env.snapshot());
+    // A dry run writes nothing at all: not even a lock file.
+    let before = env.snapshot();
     let dry = json_lines(&assert_ok(
         &env.run("orc-ctl", &["gc", "--dry-run", "--json"]),
     ));
     assert_eq!(removals(&dry), stale, "--dry-run names exactly the stale");
+    let kept = with_action(&dry, &["kept"]);
+    let lock = |n: u32| env.issue_lock(n).record_path().to_path_buf();
+    let procs = env.session().procs();
+    let expected_kept: Removals = [
+        ("lock", lock(8)),
+        ("lock", lock(10)),
+        ("lock", lock(11)),
+        ("lock", lock(12)),
+        ("proc", procs.join("worker-8")),
+        ("proc", procs.join("worker-9")),
+    ]
+    .into_iter()
+    .map(|(w, p)| (w.to_string(), p))
+    .collect();
+    assert_eq!(kept, expected_kept, "what is kept on doubt is listed");
+    assert_eq!(all_items(&dry).len(), dry.len(), "{dry:?}");
     let text = assert_ok(&env.run("orc-ctl", &["gc", "--dry-run"]));
-    assert_eq!(text.lines().count(), stale.len());
-    assert!(
-        text.lines().all(|l| l.starts_with("would remove ")),
+    let lines: Vec<&str> = text.lines().collect();
+    let summary = format!(
+        "would remove {}, kept {}, nothing else to clean",
+        stale.len(),
+        expected_kept.len()
+    );
+    assert_eq!(lines.last(), Some(&summary.as_str()), "{text}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("would remove "))
+            .count(),
+        stale.len() + 1,
         "{text}"
     );
-    before.assert_same(&without_lock_files(env.snapshot()));
+    assert_eq!(lines.iter().filter(|l| l.starts_with("kept ")).count(), 6);
+    before.assert_same(&env.snapshot());
 
-    let done = json_lines(&assert_ok(&env.run("orc-ctl", &["gc", "--json"])));
+    let out = env.run("orc-ctl", &["gc", "--json"]);
+    let done = json_lines(&assert_ok(&out));
     assert_eq!(removals(&done), stale);
-    let gone: Vec<String> = before.diff(&without_lock_files(env.snapshot()));
+    assert!(
+        stderr(&out).contains(&format!(
+            "orc-ctl: removed {}, kept 6, nothing else to clean",
+            stale.len()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // gc takes the proc and spawn locks it judges under: lock files are
+    // made and never deleted (README), so they are left out of the check.
+    let gone: Vec<String> = without_lock_files(before).diff(&without_lock_files(env.snapshot()));
     let root = &env.root;
     for change in &gone {
         let path = root.join(
@@ -147,5 +203,69 @@ fn gc_removes_exactly_what_is_stale() {
             .exists()
     );
     // Nothing more to do.
-    assert_eq!(assert_ok(&env.run("orc-ctl", &["gc"])), "");
+    let again = assert_ok(&env.run("orc-ctl", &["gc"]));
+    assert_eq!(
+        again.lines().last(),
+        Some("removed 0, kept 6, nothing else to clean"),
+        "{again}"
+    );
+    assert!(
+        again
+            .lines()
+            .all(|l| l.starts_with("kept ") || l.starts_with("removed 0"))
+    );
+}
+
+#[test]
+fn gc_never_frees_a_lock_a_live_session_took_from_the_command_line() {
+    let env = Life::new();
+    assert_ok(&env.run("orc-lock", &["acquire", "5"]));
+    assert!(env.session().dir().is_dir(), "the holding session exists");
+    let out = assert_ok(&env.run("orc-ctl", &["gc"]));
+    assert!(out.contains("kept lock"), "{out}");
+    assert_eq!(
+        env.lock_record(5).map(|l| l.session),
+        Some(env.session_name()),
+        "{out}"
+    );
+    // A refused acquire leaves no session behind.
+    let mut cmd = env.tool("orc-lock");
+    let other = crate::common::run(cmd.env("ORC_SESSION", "other-1").args(["acquire", "5"]));
+    assert_eq!(other.status.code(), Some(5));
+    assert!(!env.state.join("sessions/other-1").exists());
+}
+
+#[test]
+fn gc_records_crashed_for_a_worker_whose_shim_is_dead() {
+    let env = Life::new();
+    let proc = env.seed_worker(6, Kind::Worker, State::Running);
+    with_shim(&proc, dead_process());
+    let unknown = env.seed_worker(7, Kind::Worker, State::Running);
+    with_shim(
+        &unknown,
+        orc_kernel::liveness::ProcessId {
+            pid: 0,
+            start_time: 0,
+        },
+    );
+    let dry = assert_ok(&env.run("orc-ctl", &["gc", "--dry-run"]));
+    assert!(dry.contains("would record crashed for proc"), "{dry}");
+    assert_eq!(
+        env.record(6, Kind::Worker).state,
+        State::Running,
+        "a dry run writes nothing"
+    );
+    let out = assert_ok(&env.run("orc-ctl", &["gc"]));
+    assert!(out.contains("recorded crashed for proc"), "{out}");
+    assert!(
+        out.lines().last().unwrap().contains("recorded 1 crashed"),
+        "{out}"
+    );
+    let record = env.record(6, Kind::Worker);
+    assert_eq!(record.state, State::Terminated);
+    assert_eq!(record.result, Some(orc_kernel::record::Outcome::Crashed));
+    assert!(record.detail.contains("orc-ctl gc"), "{}", record.detail);
+    // A shim whose fate cannot be told keeps its worker as it is.
+    assert_eq!(env.record(7, Kind::Worker).state, State::Running);
+    assert!(out.contains("cannot be told"), "{out}");
 }

@@ -164,6 +164,7 @@ esac
         self.fake(
             name,
             r#"for a in "$@"; do printf '%s\0' "$a"; done > "$d/agent.args"
+cat > "$d/agent.stdin"
 pwd > "$d/agent.pwd"
 echo "fake agent ran"
 "#,

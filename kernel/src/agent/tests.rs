@@ -11,6 +11,7 @@ fn spec(kind: Kind, prompt: &str) -> Spec {
         issue: Issue::from(42),
         worktree: PathBuf::from("/repo/.worktrees/issue/42-fix"),
         prompt: prompt.to_string(),
+        prompt_file: None,
         session_id: Some(SID.to_string()),
         resume: false,
         custom_template: None,
@@ -474,6 +475,97 @@ fn render_quotes_for_display() {
     let launch = Launch {
         program: "claude".into(),
         args: words(&["-p", "it's $(x)"]),
+        stdin_prompt: false,
     };
     assert_eq!(launch.render(), "claude -p 'it'\\''s $(x)'");
+}
+
+fn with_file(kind: Kind, prompt: &str) -> Spec {
+    Spec {
+        prompt_file: Some(PathBuf::from("/state/procs/worker-42/prompt")),
+        ..spec(kind, prompt)
+    }
+}
+
+#[test]
+fn with_a_prompt_file_the_prompt_is_never_an_argument() {
+    let secret = "the secret plan";
+    // Headless Claude reads it on standard input: no prompt operand at all.
+    let launch = command(
+        AgentKind::Claude,
+        Mode::Headless,
+        &with_file(Kind::Worker, secret),
+    )
+    .unwrap();
+    assert!(launch.stdin_prompt);
+    assert!(
+        launch.args.iter().all(|a| !a.contains("secret")),
+        "{:?}",
+        launch.args
+    );
+    assert_eq!(launch.args.last().map(String::as_str), Some(SID));
+    // Interactive agents and the other CLIs get a line naming the file.
+    for (agent, mode) in [
+        (AgentKind::Claude, Mode::Interactive),
+        (AgentKind::Codex, Mode::Headless),
+        (AgentKind::Gemini, Mode::Interactive),
+        (AgentKind::Opencode, Mode::Headless),
+    ] {
+        let launch = command(agent, mode, &with_file(Kind::Worker, secret)).unwrap();
+        assert!(!launch.stdin_prompt);
+        let argv = launch.args.join(" ");
+        assert!(!argv.contains("secret"), "{agent}: {argv}");
+        assert!(
+            argv.contains("/state/procs/worker-42/prompt"),
+            "{agent}: {argv}"
+        );
+    }
+}
+
+#[test]
+fn a_custom_agent_gets_the_prompt_where_its_template_asks() {
+    let run = |template: &str, mode: Mode| {
+        let spec = Spec {
+            custom_template: Some(template.to_string()),
+            ..with_file(Kind::Worker, "do it")
+        };
+        command(AgentKind::Custom, mode, &spec).unwrap()
+    };
+    let l = run("my-agent --file {prompt_file} {issue}", Mode::Headless);
+    assert_eq!(
+        l.args,
+        words(&["--file", "/state/procs/worker-42/prompt", "42"])
+    );
+    assert!(!l.stdin_prompt);
+    let l = run("my-agent --task {prompt}", Mode::Headless);
+    assert_eq!(l.args, words(&["--task", "do it"]));
+    let l = run("my-agent {issue}", Mode::Headless);
+    assert_eq!((l.args, l.stdin_prompt), (words(&["42"]), true));
+    let l = run("my-agent {issue}", Mode::Interactive);
+    assert!(!l.stdin_prompt);
+    assert!(
+        l.args[1].contains("/state/procs/worker-42/prompt"),
+        "{:?}",
+        l.args
+    );
+    // Without a prompt file, {prompt_file} cannot be filled.
+    let spec = Spec {
+        custom_template: Some("my-agent {prompt_file}".into()),
+        ..spec(Kind::Worker, "x")
+    };
+    assert!(command(AgentKind::Custom, Mode::Headless, &spec).is_err());
+}
+
+#[test]
+fn a_scheduled_claude_prompt_goes_on_stdin() {
+    let l = orchestrator_command(
+        AgentKind::Claude,
+        Path::new("/repo"),
+        "the secret plan",
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(l.stdin_prompt);
+    assert!(l.args.iter().all(|a| !a.contains("secret")), "{:?}", l.args);
 }

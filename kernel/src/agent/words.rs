@@ -87,6 +87,8 @@ pub fn split_words(text: &str) -> Result<Vec<String>> {
 pub(super) struct Values<'a> {
     /// `{prompt}`: the whole prompt.
     pub prompt: &'a str,
+    /// `{prompt_file}`: the path of the private file holding the prompt.
+    pub prompt_file: &'a str,
     /// `{agent}`: `orc:worker` or `orc:reviewer`.
     pub agent: &'a str,
     /// `{issue}`: the issue number.
@@ -98,9 +100,10 @@ pub(super) struct Values<'a> {
 /// Fill the placeholders inside each word, in one pass: a value is never
 /// scanned again, so a prompt that contains `{issue}` stays as written.
 /// Other braces are kept as they are. Returns the words and whether any of
-/// them held `{prompt}`.
+/// them held `{prompt}` or `{prompt_file}`.
 pub(super) fn fill(words: &[String], values: &Values<'_>) -> (Vec<String>, bool) {
     let table = [
+        ("{prompt_file}", values.prompt_file),
         ("{prompt}", values.prompt),
         ("{agent}", values.agent),
         ("{issue}", values.issue),
@@ -117,7 +120,7 @@ pub(super) fn fill(words: &[String], values: &Values<'_>) -> (Vec<String>, bool)
                 rest = &rest[at..];
                 match table.iter().find(|(name, _)| rest.starts_with(name)) {
                     Some((name, value)) => {
-                        used_prompt |= *name == "{prompt}";
+                        used_prompt |= *name == "{prompt}" || *name == "{prompt_file}";
                         out.push_str(value);
                         rest = &rest[name.len()..];
                     }

@@ -2,7 +2,6 @@
 //! of its own (`orc-shim --detach`), with its output and the agent's in the
 //! proc log.
 
-use std::fs::OpenOptions;
 use std::process::{Command, Stdio};
 
 use super::ShimLaunch;
@@ -11,11 +10,7 @@ use crate::error::{Error, Result};
 /// Start the shim detached; returns once its first process has exited,
 /// leaving the supervisor running.
 pub(super) fn launch(l: &ShimLaunch) -> Result<()> {
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&l.log)
-        .map_err(|e| Error::io("open the log", &l.log, e))?;
+    let log = crate::fsutil::open_append(&l.log)?;
     let err = log
         .try_clone()
         .map_err(|e| Error::io("open the log", &l.log, e))?;

@@ -199,7 +199,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
         let set = Settings::resolve(&ctx, opts, tracker)?;
         // In-process spawns check capacity against ORC_MAX_WORKERS: make it
         // the limit of this run.
-        ctx.config.set("ORC_MAX_WORKERS", &set.max.to_string());
+        ctx.config.set("ORC_MAX_WORKERS", &set.max.to_string())?;
         if let Some(slug) = &opts.repo_slug {
             crate::tracker::github::check_repo_slug(slug)?;
         }

@@ -21,15 +21,15 @@ pub(crate) fn check(ctx: &Context) -> Result<()> {
 
 /// Fail with exit 4 when the session already runs `max` workers. A worker
 /// whose shim is verifiably dead holds no slot; one whose shim is not known
-/// yet (being spawned) does.
+/// yet (being spawned) does, and so does one whose record cannot be read.
 pub(crate) fn check_capacity(session: &Session, max: u64) -> Result<()> {
     let mut running = 0u64;
     for proc in Proc::list(session)? {
-        let active = proc
-            .read()
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.state.is_active());
+        // A record that cannot be read holds its slot: never freed on doubt.
+        let active = match proc.read() {
+            Ok(record) => record.is_some_and(|r| r.state.is_active()),
+            Err(_) => true,
+        };
         if active && proc.shim_liveness() != Liveness::Dead {
             running += 1;
         }

@@ -26,6 +26,8 @@ pub(crate) struct Fresh {
     base: Option<String>,
     repo_slug: Option<String>,
     prompt: Option<String>,
+    /// The issue, read (and its title checked) before anything is created.
+    issue: Option<tracker::IssueData>,
 }
 
 impl Fresh {
@@ -34,6 +36,7 @@ impl Fresh {
             base: req.base.clone(),
             repo_slug: req.repo_slug.clone(),
             prompt: req.prompt.clone(),
+            issue: None,
         }
     }
 }
@@ -44,6 +47,16 @@ impl Plan for Fresh {
     }
 
     fn claim(&mut self, ctx: &Context, t: &Target, proc: &Proc, undo: &mut Undo) -> Result<()> {
+        // Read the issue and check where its worktree will go first: a
+        // refused title or a `.worktrees` link out of the repository must
+        // leave no lock behind.
+        self.issue = Some(tracker::fetch(
+            t.tracker,
+            &t.repo.root,
+            self.repo_slug.as_deref(),
+            t.issue,
+        )?);
+        worktree::check_inside(&t.repo, &worktree::worktree_path(&t.repo, t.issue, "x"))?;
         let me = ProcessId::current();
         let lock = IssueLock::new(&ctx.state, &t.repo, t.issue);
         lock.acquire(Holder::Process { id: me }, ctx.session.name())?;
@@ -83,7 +96,10 @@ impl Plan for Fresh {
     }
 
     fn place(&mut self, ctx: &Context, t: &Target, _proc: &Proc, undo: &mut Undo) -> Result<Place> {
-        let issue = tracker::fetch(t.tracker, &t.repo.root, self.repo_slug.as_deref(), t.issue)?;
+        let issue = match self.issue.take() {
+            Some(issue) => issue,
+            None => tracker::fetch(t.tracker, &t.repo.root, self.repo_slug.as_deref(), t.issue)?,
+        };
         let base =
             worktree::resolve_base(&t.repo, self.base.as_deref().or(ctx.config.get("ORC_BASE")))?;
         let wt = worktree::create(&t.repo, t.issue, &issue.title, &base)?;

@@ -99,7 +99,10 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
     trust_worktree(&ctx.state, &place.worktree, &mut undo)?;
 
     let agent = plan.agent(t, &proc, &place)?;
-    let launch = start::command(ctx, t, &place.worktree, &agent)?;
+    // The prompt goes to a private file in the proc directory: the agent
+    // reads it from there (or on standard input), never from its argv.
+    write_atomic(&proc.prompt_path(), agent.prompt.as_bytes(), 0o600)?;
+    let launch = start::command(ctx, t, &place.worktree, &agent, &proc.prompt_path())?;
     let record = proc.update(|r| plan.ready(r, t, &place, &agent, &clock::now_rfc3339()?))?;
 
     start::shim(ctx, t, &proc, &place.worktree, &launch, env)?;

@@ -34,6 +34,7 @@ pub(crate) fn command(
     t: &Target,
     worktree: &Path,
     start: &AgentStart,
+    prompt_file: &Path,
 ) -> Result<agent::Launch> {
     let mode = if t.backend == Backend::Headless {
         Mode::Headless
@@ -45,6 +46,7 @@ pub(crate) fn command(
         issue: t.issue,
         worktree: worktree.to_path_buf(),
         prompt: start.prompt.clone(),
+        prompt_file: Some(prompt_file.to_path_buf()),
         session_id: start.session_id.clone(),
         resume: start.resume,
         custom_template: ctx.config.get("ORC_AGENT_CMD").map(str::to_string),
@@ -72,6 +74,11 @@ pub(crate) fn shim(
     ];
     if t.backend != Backend::Headless {
         args.push("--interactive".to_string());
+    }
+    if launch.stdin_prompt {
+        // The shim feeds the worker's prompt file to the agent's stdin; its
+        // own arguments carry no prompt text.
+        args.push("--stdin-prompt".to_string());
     }
     find_program(&launch.program, &env, worktree)?;
     args.push("--".to_string());

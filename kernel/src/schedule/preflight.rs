@@ -27,6 +27,7 @@ pub fn agent_program(config: &Config) -> Result<String> {
         issue: crate::ids::Issue::from(0),
         worktree: std::path::PathBuf::from("/"),
         prompt: String::new(),
+        prompt_file: None,
         session_id: None,
         resume: false,
         custom_template: config.get("ORC_AGENT_CMD").map(str::to_string),

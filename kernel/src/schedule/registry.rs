@@ -253,7 +253,11 @@ impl Locked {
 }
 
 fn read(path: &Path) -> Result<Registry> {
-    match std::fs::read(path) {
+    let bytes = crate::fsutil::open_read(path).and_then(|mut f| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
+    });
+    match bytes {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             Error::failure(
                 format!("corrupt schedule registry: {e}"),

@@ -3,9 +3,8 @@
 //! `logs/<id>.run.log`, record the start and the end in the registry, and
 //! raise a desktop notification when the run fails.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -155,12 +154,7 @@ fn unload_once(schedule: &Schedule) {
 }
 
 fn open_log(path: &std::path::Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io("open the run log", path, e))
+    crate::fsutil::open_append(path)
 }
 
 /// One line in the run log, stamped. A log that cannot be written must
@@ -195,6 +189,7 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             schedule.repo.display().to_string(),
         ));
     }
+    let mut stdin = Stdio::null();
     let env: Vec<(String, String)> = if schedule.env.is_empty() {
         agent::scrub(std::env::vars())
     } else {
@@ -230,6 +225,9 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             )?;
             let mut cmd = Command::new(resolve(&launch.program, get("PATH"), &schedule.repo));
             cmd.args(launch.args);
+            if launch.stdin_prompt {
+                stdin = prompt_on_stdin(prompt)?;
+            }
             cmd
         }
         Action::Label { label, max, once } => {
@@ -257,12 +255,26 @@ fn command(state: &StateDir, schedule: &Schedule) -> Result<Command> {
             cmd
         }
     };
-    cmd.current_dir(&schedule.repo)
+    cmd.stdin(stdin)
+        .current_dir(&schedule.repo)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("ORC_STATE_DIR", state.root())
         .env("ORC_SCHEDULE_ID", &schedule.id);
     Ok(cmd)
+}
+
+/// The scheduled prompt as a standard input: an unlinked temporary file
+/// (no name another user could guess or read), so the prompt stays off the
+/// process table.
+fn prompt_on_stdin(prompt: &str) -> Result<Stdio> {
+    use std::io::{Seek, Write};
+    let mut file = tempfile::tempfile()
+        .map_err(|e| Error::failure(format!("cannot hold the prompt: {e}"), "prompt"))?;
+    file.write_all(prompt.as_bytes())
+        .and_then(|()| file.rewind())
+        .map_err(|e| Error::failure(format!("cannot hold the prompt: {e}"), "prompt"))?;
+    Ok(Stdio::from(file))
 }
 
 /// `program` looked up on the run's `PATH` (std would look on this
@@ -279,7 +291,6 @@ fn wait(cmd: &mut Command, log: &File, schedule: &Schedule) -> Result<i32> {
             .map_err(|e| Error::failure(format!("cannot share the run log: {e}"), "log"))
     };
     let status = cmd
-        .stdin(Stdio::null())
         .stdout(io(log)?)
         .stderr(io(log)?)
         .status()

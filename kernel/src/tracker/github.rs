@@ -458,11 +458,15 @@ impl GhIssue {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        // Titles are one line on GitHub; a stray newline must not break the
+        // task file's heading. Direction overrides are refused, as in every
+        // title and detail orc takes.
+        let title = self.title.replace(['\r', '\n'], " ");
+        crate::text::check_line(&format!("the title of issue #{number}"), &title)
+            .map_err(|e| e.hint("edit the issue's title on GitHub"))?;
         Ok(IssueData {
             number,
-            // Titles are one line on GitHub; a stray newline must not break
-            // the task file's heading.
-            title: self.title.replace(['\r', '\n'], " "),
+            title,
             priority: priority_from_labels(&labels),
             labels,
             depends_on: depends_on_from_body(&self.body, number),

@@ -142,6 +142,13 @@ pub fn parse(text: &str, issue: Issue, file: &Path) -> Result<IssueData> {
                 if title.trim().is_empty() || title.contains(['\n', '\r']) {
                     return Err(Error::usage("title must be one non-empty line", here));
                 }
+                if let Some((c, why)) = crate::text::first_forbidden(&title) {
+                    return Err(Error::usage(
+                        format!("title contains {why} (U+{:04X})", u32::from(c)),
+                        here,
+                    )
+                    .hint("a title is one line of plain text: remove the character"));
+                }
                 data.title = title;
                 has_title = true;
             }

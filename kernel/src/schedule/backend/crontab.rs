@@ -104,16 +104,31 @@ pub fn with(content: &str, id: &str, line: &str) -> String {
 }
 
 /// The user's crontab is one file for every orc state directory of that
-/// user (and every checkout testing on the machine): its read-modify-write
-/// is serialised by a per-user lock outside any state directory, or two
-/// of them could each drop the other's new line.
+/// user: its read-modify-write is serialised by a per-user lock outside any
+/// state directory, or two of them could each drop the other's new line.
+/// The lock lives in a directory only the user can write to, never under a
+/// shared `/tmp` where another user could pre-create and hold it:
+/// `$XDG_RUNTIME_DIR` when it is the user's own (0700, as systemd makes it),
+/// else `${XDG_STATE_HOME:-~/.local/state}/orc-user/`. The wait is bounded
+/// ([`crate::lock::patience`]) and its error names the holder.
 fn user_lock() -> Result<crate::lock::FileLock> {
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+    crate::lock::FileLock::exclusive(&user_lock_dir()?.join("orc-crontab.lock"))
+}
+
+/// Where per-user locks (not per state directory) live.
+pub fn user_lock_dir() -> Result<std::path::PathBuf> {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
         .map(std::path::PathBuf::from)
-        .filter(|d| d.is_absolute() && d.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    let uid = nix::unistd::Uid::current();
-    crate::lock::FileLock::exclusive(&dir.join(format!("orc-crontab-{uid}.lock")))
+        .filter(|d| d.is_absolute())
+        .filter(|d| {
+            std::fs::symlink_metadata(d).is_ok_and(|m| crate::fsutil::check_private(d, &m).is_ok())
+        });
+    if let Some(dir) = runtime {
+        return Ok(dir);
+    }
+    let dir = crate::paths::state_home()?.join("orc-user");
+    crate::fsutil::ensure_private_dir(&dir)?;
+    Ok(dir)
 }
 
 /// Add (or replace) the line of `schedule`.
