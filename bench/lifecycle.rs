@@ -47,7 +47,7 @@ fn fake_agent_dir() -> PathBuf {
 }
 
 /// A tool command whose workers run the fake agent, with no limit but ours.
-fn tool(world: &World, name: &str) -> Command {
+pub(crate) fn tool(world: &World, name: &str) -> Command {
     let mut cmd = world.cmd(name);
     let mut path = fake_agent_dir().into_os_string();
     path.push(":");
@@ -108,7 +108,7 @@ fn proc_of(world: &World, n: u32) -> BoxResult<Proc> {
 }
 
 /// Wait (polling, this is a benchmark) until `cond` holds, or fail.
-fn wait(what: &str, mut cond: impl FnMut() -> bool) -> BoxResult<()> {
+pub(crate) fn wait(what: &str, mut cond: impl FnMut() -> bool) -> BoxResult<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cond() {
         if Instant::now() > deadline {

@@ -10,6 +10,7 @@
 //! each, to check the program itself; `--bin-dir` points at other builds
 //! (default: the directory above this example, `target/release`).
 
+mod cluster;
 mod lifecycle;
 mod measure;
 mod stats;
@@ -164,6 +165,20 @@ fn run() -> BoxResult<()> {
         samples: figures.spawn_git.clone(),
         target: None,
     });
+    // Through Slurm beside headless, where a cluster answers.
+    if cluster::reachable() {
+        let runs = if life.crash_runs < 10 { 3 } else { 10 };
+        let cluster_world = World::new(&bin_dir, None)?;
+        for (name, samples) in cluster::run(&cluster_world, runs)? {
+            rows.push(Row {
+                name,
+                samples,
+                target: None,
+            });
+        }
+    } else {
+        eprintln!("bench: no Slurm cluster answers: no cluster rows (scripts/slurm-up starts one)");
+    }
     let load_after = load_average();
 
     println!("# orc benchmarks\n");

@@ -136,24 +136,14 @@ fn acquire(issue: &str, repo: Option<PathBuf>, pid: Option<i32>, json: bool) -> 
         },
     };
     // A session lives as long as its directory does (gc frees a lock whose
-    // session is gone), so the holding session's directory is made first,
-    // and removed again if the lock is not taken.
-    let made = matches!(holder, Holder::Session { .. }) && !ctx.session.dir().exists();
-    if made {
+    // session is gone), so the holding session's directory is made when
+    // the lock can be taken; a refusal makes nothing. Concurrent takers may
+    // all make it: only one wins, and the directory is the winner's then.
+    let free = || matches!(lock.check(), Ok(LockStatus::Free | LockStatus::Stale(_)));
+    if matches!(holder, Holder::Session { .. }) && !ctx.session.dir().exists() && free() {
         ctx.session.ensure(ctx.repo.as_ref())?;
     }
-    let record = match lock.acquire(holder, ctx.session.name()) {
-        Ok(record) => record,
-        Err(e) => {
-            // Only what was made, and only while nothing else came into it.
-            if made && std::fs::remove_dir(ctx.session.procs()).is_ok() {
-                let _ = std::fs::remove_file(ctx.session.meta_path());
-                let _ = std::fs::remove_dir(ctx.session.dir());
-                let _ = std::fs::remove_dir(ctx.state.sessions());
-            }
-            return Err(e);
-        }
-    };
+    let record = lock.acquire(holder, ctx.session.name())?;
     if json {
         cli::out(&serde_json::to_string(&record).unwrap_or_default())?;
     }

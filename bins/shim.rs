@@ -9,7 +9,7 @@ use orc_kernel::cli::{self, after_help};
 use orc_kernel::context::Context;
 use orc_kernel::error::Error;
 use orc_kernel::ids::{Issue, Kind};
-use orc_kernel::shim::{self, Options};
+use orc_kernel::shim::{self, Options, Place};
 
 /// Supervise one agent process: hold the issue lock, run the agent in its
 /// own process group with the worker's priority, log its output, enforce
@@ -18,7 +18,8 @@ use orc_kernel::shim::{self, Options};
 #[derive(Parser)]
 #[command(name = "orc-shim", version, after_long_help = after_help("", &[
     "  ORC_WORKER_TIMEOUT  seconds before the agent is terminated (default 3600)",
-    "  ORC_TERM_GRACE      seconds between TERM and KILL (default 120)"]))]
+    "  ORC_TERM_GRACE      seconds between TERM and KILL (default 120)",
+    "  ORC_SLURM_ARGS      srun options for --slurm, e.g. --partition=debug --mem=2G"]))]
 struct Cli {
     /// The worker's session.
     #[arg(long)]
@@ -35,6 +36,13 @@ struct Cli {
     /// The agent is attached to this terminal (tmux, wezterm) instead of the log.
     #[arg(long)]
     interactive: bool,
+    /// Run the agent in a Slurm job: the child is `srun`, which runs
+    /// `orc-shim --node` on the node Slurm picks (ORC_SLURM_ARGS).
+    #[arg(long, conflicts_with_all = ["interactive", "node"])]
+    slurm: bool,
+    /// The node side of a Slurm job (started by `srun`, never by hand).
+    #[arg(long, conflicts_with_all = ["interactive", "detach"])]
+    node: bool,
     /// Feed the worker's prompt file to the agent's standard input.
     #[arg(long)]
     stdin_prompt: bool,
@@ -65,6 +73,13 @@ fn main() -> ExitCode {
             program: program.clone(),
             args: args.to_vec(),
             interactive: cli.interactive,
+            place: if cli.slurm {
+                Place::Submit
+            } else if cli.node {
+                Place::Node
+            } else {
+                Place::Local
+            },
             stdin_prompt: cli.stdin_prompt,
         };
         let code = shim::run(&ctx, &opts)?;

@@ -12,6 +12,11 @@
 //!     `orc-notify`, and lets it end after; with the kill switch set, the
 //!     same worker ends unreported and is recorded as crashed.
 //!
+//! (c) `/orc:orchestrate 3` over a local issue through to a merged commit on
+//!     `main`: the real claude worker commits and claims `ci-passed`, the
+//!     skill runs `orc-dispatch land 3`, and orc runs the check, merges,
+//!     closes the issue file and reaps the worktree and branch.
+//!
 //! Also: the orchestrate skill's `allowed-tools` let every command of its
 //! procedure run under `-p` and refuse others, and a real permission denial
 //! reads as blocked to `orc-ps --health`.
@@ -109,6 +114,16 @@ fn script(body: &Value) -> Option<Reply> {
                 Reply::Bash(format!("rm -rf {NOT_ALLOWED}"))
             }
             None => Reply::Text("Checked.".into()),
+        });
+    }
+    if convo.contains("<command-args>3</command-args>") {
+        // The skill's procedure for a worker that claims ci-passed: land it
+        // through orc, which verifies, checks, merges, closes and reaps.
+        return Some(match calls.len() {
+            0 => Reply::Bash("orc-spawn 3".into()),
+            1 => Reply::Bash("orc-watch --any --timeout 120 3".into()),
+            2 => Reply::Bash("orc-dispatch land 3".into()),
+            _ => Reply::Text("Issue 3 is merged into main.".into()),
         });
     }
     if convo.contains("<command-name>/orc:orchestrate</command-name>") {
@@ -389,6 +404,83 @@ fn orchestrate_spawns_a_real_claude_worker_that_commits_and_notifies() {
         "unmatched:\n{}",
         api.transcript()
     );
+}
+
+#[test]
+fn orchestrate_lands_a_local_issue_as_a_merged_commit_on_main() {
+    let Some(claude) = world::claude() else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    w.issue(3, "Say hello", "Add a file hello.txt that says hello.");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&w.repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = git(&["rev-parse", "main"]);
+    let api = MockApi::start(script, 60, LIMIT * 2);
+    let mut cmd = Command::new(&claude);
+    cmd.args(["-p", "/orc:orchestrate 3", "--plugin-dir"])
+        .arg(plugin_root())
+        .args(["--output-format", "stream-json", "--verbose"])
+        .current_dir(&w.repo)
+        .env_clear()
+        .envs(w.claude_env(&claude, &api.base_url()))
+        .env("ORC_WORKER_TIMEOUT", "120")
+        .env("ORC_TERM_GRACE", "5")
+        // The project's check, run by orc on the branch tip; no reviewer
+        // (a second scripted claude adds nothing here); merge without asking.
+        .env("ORC_CHECK_CMD", "test -s hello.txt")
+        .env("ORC_REVIEW", "false")
+        .env("ORC_AUTO_MERGE", "true");
+    let run = run_bounded(cmd, LIMIT);
+    let pids = w.pids("worker-3");
+    wait_until(Duration::from_secs(30), || {
+        pids.iter().all(|p| !world::alive(*p))
+    });
+    w.end_worker("worker-3");
+    let context = format!(
+        "orchestrator exit {:?} (timed out: {})\nstderr: {}\nmock:\n{}",
+        run.code,
+        run.timed_out,
+        run.stderr,
+        api.transcript()
+    );
+    assert_eq!(run.code, Some(0), "{context}");
+    let results = tool_results(&json_lines(&run.stdout));
+    let landed = results
+        .iter()
+        .find(|r| r.contains("\"event\":\"merged\""))
+        .unwrap_or_else(|| panic!("orc-dispatch land merged nothing: {results:?}\n{context}"));
+    assert!(
+        landed.contains("\"event\":\"checked\",\"issue\":3,\"passed\":true"),
+        "{landed}"
+    );
+    // main holds the worker's commit, then the closing of the issue.
+    let log = git(&["log", "--format=%s", &format!("{}..main", before.trim())]);
+    assert!(log.contains("e2e: say hello"), "{log}\n{context}");
+    assert!(log.contains("Merge issue #3: Say hello"), "{log}");
+    assert!(
+        log.lines()
+            .next()
+            .unwrap_or("")
+            .starts_with("Close issue #3"),
+        "{log}"
+    );
+    assert_eq!(git(&["show", "main:hello.txt"]), "hello\n");
+    let issue = std::fs::read_to_string(w.repo.join(".orc/issues/3.md")).unwrap();
+    assert!(issue.contains("state: closed"), "{issue}");
+    // Nothing of the worker is left.
+    assert!(!w.repo.join(".worktrees").exists(), "{context}");
+    assert_eq!(git(&["branch", "--list", "issue/*"]), "");
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=no"]), "");
 }
 
 #[test]

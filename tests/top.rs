@@ -28,9 +28,20 @@ struct Top<'a> {
 static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
 impl<'a> Top<'a> {
-    /// `orc-top ARGS` in a `width`×`height` window, with `extra` variables.
+    /// `orc-top` in a `width`×`height` window, with `extra` variables.
     /// `None` when tmux is missing outside CI (the test is skipped).
     fn start(life: &'a Life, width: u32, height: u32, extra: &[(&str, &str)]) -> Option<Top<'a>> {
+        Top::start_with(life, width, height, extra, &[])
+    }
+
+    /// [`Top::start`] with arguments for orc-top.
+    fn start_with(
+        life: &'a Life,
+        width: u32,
+        height: u32,
+        extra: &[(&str, &str)],
+        args: &[&str],
+    ) -> Option<Top<'a>> {
         if which("tmux").is_none() {
             assert!(std::env::var_os("CI").is_none(), "tmux is missing in CI");
             eprintln!("skipped: tmux is not installed");
@@ -52,7 +63,7 @@ impl<'a> Top<'a> {
         for (k, v) in extra {
             cmd.args(["-e", &format!("{k}={v}")]);
         }
-        cmd.arg("--").arg(bin("orc-top"));
+        cmd.arg("--").arg(bin("orc-top")).args(args);
         let out = run(&mut cmd);
         assert!(out.status.success(), "tmux new-session: {out:?}");
         Some(top)
@@ -175,10 +186,10 @@ fn workers_appear_and_change_state_when_they_end() {
     });
     assert!(row(&screen, 2).contains("RUNNING"), "{screen}");
     assert!(screen.contains("running 1/5"), "{screen}");
-    assert!(
-        screen.contains("notify #1 worker TERMINATED cancelled"),
-        "{screen}"
-    );
+    // The event is appended just after the record is replaced.
+    top.wait("the notify event", |s| {
+        s.contains("notify #1 worker TERMINATED cancelled")
+    });
     common::assert_ok(&life.run("orc-signal", &["2", "TERM"]));
     top.wait("worker 2 ended", |s| row(s, 2).contains("TERMINATED"));
 }
@@ -304,4 +315,139 @@ fn without_a_terminal_it_says_so() {
         2,
         "orc-top: error: orc-top needs a terminal (stdin/stdout)",
     );
+}
+
+#[test]
+fn priority_and_clean_up_keys_go_through_orc_ctl_and_orc_cleanup() {
+    let life = Life::new();
+    life.issue(5, "cooperative");
+    life.issue(6, "fail");
+    let Some(top) = Top::start(&life, 100, 30, &[]) else {
+        return;
+    };
+    life.spawn(5, &[]);
+    life.spawn(6, &[]);
+    life.wait_until_settled(6);
+    top.wait("both workers", |s| {
+        row(s, 5).contains("RUNNING") && row(s, 6).contains("TERMINATED")
+    });
+
+    top.select(5);
+    top.keys(&["p"]);
+    top.wait("the priority menu", |s| s.contains("c(ritical) h(igh)"));
+    top.keys(&["l"]);
+    life.wait_record(5, Kind::Worker, |r| r.priority == "low");
+    top.wait("priority low", |s| row(s, 5).contains("low"));
+
+    // A running worker is not cleaned up, even when confirmed.
+    top.keys(&["c"]);
+    top.wait("the clean-up question", |s| {
+        s.contains("Clean up worker #5")
+    });
+    top.keys(&["y"]);
+    top.wait("the refusal", |s| s.contains("it is still running"));
+    assert!(active(&life, 5));
+
+    top.select(6);
+    top.keys(&["c"]);
+    top.wait("the clean-up question", |s| {
+        s.contains("Clean up worker #6")
+    });
+    top.keys(&["y"]);
+    top.wait("worker 6 gone", |s| {
+        row(s, 6).is_empty() && s.contains("cleaned up worker #6")
+    });
+    assert!(life.try_record(6, Kind::Worker).is_none());
+    assert!(!life.proc(6, Kind::Worker).dir().exists());
+    common::assert_ok(&life.run("orc-signal", &["5", "TERM"]));
+    life.wait_ended(5);
+}
+
+#[test]
+fn all_shows_every_session_and_one_session_only_its_own() {
+    let life = Life::new();
+    life.issue(7, "cooperative");
+    let other = life.named_session("other-1");
+    life.seed_in(&other, 8, Kind::Worker, State::Running, |_| {});
+    life.spawn(7, &[]);
+    let Some(all) = Top::start_with(&life, 120, 30, &[], &["--all"]) else {
+        return;
+    };
+    let screen = all.wait("both sessions", |s| {
+        row(s, 7).contains("RUNNING") && row(s, 8).contains("RUNNING")
+    });
+    assert!(row(&screen, 8).contains("other-1"), "{screen}");
+    assert!(screen.contains("all sessions"), "{screen}");
+    drop(all);
+    let one = Top::start(&life, 120, 30, &[]).unwrap();
+    let screen = one.wait("this session", |s| row(s, 7).contains("RUNNING"));
+    assert!(row(&screen, 8).is_empty(), "{screen}");
+    drop(one);
+    let named = Top::start_with(&life, 120, 30, &[], &["--session", "other-1"]).unwrap();
+    let screen = named.wait("the other session", |s| row(s, 8).contains("RUNNING"));
+    assert!(row(&screen, 7).is_empty(), "{screen}");
+    common::assert_ok(&life.run("orc-signal", &["7", "TERM"]));
+    life.wait_ended(7);
+}
+
+/// The queue panel's line of issue `n`, or "".
+fn queue_line(screen: &str, n: u32) -> String {
+    let tag = format!(" #{n} ");
+    screen
+        .lines()
+        .skip_while(|l| !l.starts_with("QUEUE"))
+        .skip(1)
+        .find(|l| l.contains(&tag))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn retry_and_skip_keys_give_orc_queue_orders() {
+    use orc_kernel::ids::Issue;
+    use orc_kernel::queue::{self, Entry, QueueFile, State as QState};
+    let life = Life::new();
+    let session = life.session();
+    let mut held = Entry::new(Issue::from(12));
+    held.position = 1;
+    held.state = QState::Held;
+    held.reason = "waits for #4".into();
+    let mut gave_up = Entry::new(Issue::from(13));
+    gave_up.position = 2;
+    gave_up.state = QState::GaveUp;
+    gave_up.reason = "failed 3 times".into();
+    let file = QueueFile {
+        version: queue::VERSION,
+        session: session.name().to_string(),
+        updated_at: orc_kernel::clock::now_rfc3339().unwrap(),
+        dispatcher: None,
+        issues: vec![held, gave_up],
+    };
+    queue::save(&session, &file).unwrap();
+    let Some(top) = Top::start(&life, 100, 30, &[]) else {
+        return;
+    };
+    top.wait("the queue", |s| queue_line(s, 13).contains("gave-up"));
+    // R without a queued issue selected says so.
+    top.keys(&["R"]);
+    top.wait("the hint", |s| s.contains("no queued issue selected"));
+
+    top.keys(&["Tab"]);
+    top.wait("#12 selected", |s| queue_line(s, 12).starts_with("> "));
+    top.keys(&["S"]);
+    top.wait("the skip question", |s| s.contains("Skip #12"));
+    assert_eq!(state_of(&session, 12), "held", "nothing before the answer");
+    top.keys(&["y"]);
+    top.wait("#12 skipped", |s| queue_line(s, 12).contains("skipped"));
+    assert_eq!(state_of(&session, 12), "skipped");
+
+    top.keys(&["j", "R"]);
+    top.wait("#13 queued again", |s| queue_line(s, 13).contains("queued"));
+    assert_eq!(state_of(&session, 13), "queued");
+}
+
+fn state_of(session: &orc_kernel::session::Session, n: u32) -> String {
+    let file = orc_kernel::queue::load(session).unwrap().unwrap();
+    let entry = file.issues.iter().find(|e| e.issue.get() == n).unwrap();
+    entry.state.as_str().to_string()
 }

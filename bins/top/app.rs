@@ -18,7 +18,7 @@ use orc_kernel::top::queue::{self, Queue};
 use orc_kernel::top::tail::Tail;
 use orc_kernel::top::view::View;
 use orc_kernel::top::watcher::{Change, Watcher};
-use orc_kernel::top::{LIVENESS_EVERY, POLL_FALLBACK, schedules};
+use orc_kernel::top::{LIVENESS_EVERY, MEMORY_EVERY, POLL_FALLBACK, schedules};
 
 use crate::keys::Mode;
 use crate::term::Term;
@@ -180,8 +180,9 @@ impl App {
         let mut last_draw: Option<Instant> = None;
         let mut dirty = true;
         let mut last_liveness = Instant::now();
+        let mut last_memory = Instant::now();
         let mut last_poll = Instant::now();
-        let mut last_second = epoch().as_secs();
+        let mut last_tick = self.tick_of(epoch());
         while !self.quit {
             if dirty && last_draw.is_none_or(|t| t.elapsed() >= DRAW_GAP) {
                 term.terminal
@@ -192,10 +193,22 @@ impl App {
                 last_draw = Some(Instant::now());
                 dirty = false;
             }
-            // Sleep until the next whole second (the clocks), sooner when a
-            // draw is owed.
-            let now_ms = epoch().subsec_millis();
-            let mut wait = Duration::from_millis(u64::from(1000 - now_ms.min(999)));
+            // Sleep until the clocks on screen move (each second while a
+            // worker runs, else each minute), until a message is due to
+            // go, or until the liveness check; sooner when a draw is owed.
+            let mut wait = self.until_next_tick(epoch());
+            if let Some((_, at)) = &self.message {
+                let left = crate::draw::MESSAGE_FOR.saturating_sub(at.elapsed());
+                if !left.is_zero() {
+                    wait = wait.min(left + Duration::from_millis(1));
+                }
+            }
+            if self.fleet.any_running() {
+                wait = wait.min(LIVENESS_EVERY.saturating_sub(last_liveness.elapsed()));
+            }
+            if self.watcher.is_none() {
+                wait = wait.min(POLL_FALLBACK.saturating_sub(last_poll.elapsed()));
+            }
             if dirty {
                 wait = wait.min(DRAW_GAP);
             }
@@ -229,18 +242,47 @@ impl App {
                 dirty = true;
             }
             if last_liveness.elapsed() >= LIVENESS_EVERY {
-                self.fleet.recheck_running();
-                self.view.rebuild(&self.fleet.rows);
+                let memory = last_memory.elapsed() >= MEMORY_EVERY;
+                if memory {
+                    last_memory = Instant::now();
+                }
+                if self.fleet.recheck_running(memory) {
+                    self.view.rebuild(&self.fleet.rows);
+                    dirty = true;
+                }
                 last_liveness = Instant::now();
+            }
+            if let Some((_, at)) = &self.message
+                && at.elapsed() >= crate::draw::MESSAGE_FOR
+            {
+                self.message = None;
                 dirty = true;
             }
-            let second = epoch().as_secs();
-            if second != last_second {
-                last_second = second;
+            let tick = self.tick_of(epoch());
+            if tick != last_tick {
+                last_tick = tick;
                 dirty = true;
             }
         }
         Ok(())
+    }
+
+    /// The clocks' resolution now: a second while a worker runs (its age
+    /// counts seconds), else a minute (the header's clock).
+    fn resolution(&self) -> u64 {
+        if self.fleet.any_running() { 1 } else { 60 }
+    }
+
+    /// Which tick of the clocks `t` (since the epoch) falls in.
+    fn tick_of(&self, t: Duration) -> u64 {
+        t.as_secs() / self.resolution()
+    }
+
+    /// Time from `t` (since the epoch) to the next tick.
+    fn until_next_tick(&self, t: Duration) -> Duration {
+        let step = self.resolution();
+        let next = Duration::from_secs((t.as_secs() / step + 1) * step);
+        next.saturating_sub(t)
     }
 
     /// Block until a key, a change, or `wait`: which of the first two, and

@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::keys::{HELP, Mode};
 
 /// How long an action's message stays in the footer.
-const MESSAGE_FOR: Duration = Duration::from_secs(6);
+pub const MESSAGE_FOR: Duration = Duration::from_secs(6);
 
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, app: &mut App) {
@@ -36,7 +36,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     let now_t = orc_kernel::clock::now().ok();
     let now = now_t.map_or(0, |t| t.timestamp());
     let clock = now_t
-        .map(|t| t.format("%H:%M:%SZ").to_string())
+        .map(|t| t.format("%H:%MZ").to_string())
         .unwrap_or_default();
     f.render_widget(Paragraph::new(header_line(app, clock)), header);
     draw_table(f, app, table, now);
@@ -287,6 +287,16 @@ fn footer_line(app: &App) -> Line<'static> {
         Mode::Find(text) => return Line::raw(format!("jump to issue: {text}_")),
         Mode::Confirm { action, key } => {
             return Line::styled(action.question(key), tone_style(app, Tone::Alert));
+        }
+        Mode::ConfirmQueue {
+            action,
+            session,
+            issue,
+        } => {
+            return Line::styled(
+                action.question(session, *issue),
+                tone_style(app, Tone::Alert),
+            );
         }
         _ => {}
     }

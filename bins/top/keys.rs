@@ -4,9 +4,10 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use orc_kernel::error::Result;
+use orc_kernel::ids::Issue;
 use orc_kernel::procdir::Proc;
 use orc_kernel::session::Session;
-use orc_kernel::top::actions::{self, Action, PRIORITIES};
+use orc_kernel::top::actions::{self, Action, PRIORITIES, QueueAction};
 use orc_kernel::top::model::Key;
 
 use crate::app::App;
@@ -25,6 +26,15 @@ pub enum Mode {
         action: Action,
         /// Its worker.
         key: Key,
+    },
+    /// Waiting for y/N before `action` on queued `issue` of `session`.
+    ConfirmQueue {
+        /// The order.
+        action: QueueAction,
+        /// The session.
+        session: String,
+        /// The issue.
+        issue: Issue,
     },
     /// Choosing a priority for `key`.
     Priority(Key),
@@ -45,6 +55,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("l Enter", "open the log in $PAGER"),
     ("a", "attach to a tmux worker's window"),
     ("c", "clean up an ended worker (orc-cleanup) - asks first"),
+    ("R", "retry the queued issue now (orc-queue retry)"),
+    ("S", "skip the queued issue (orc-queue skip) - asks first"),
     ("o", "sort: attention, issue, age, priority"),
     ("e", "hide or show ended workers"),
     ("?", "this list"),
@@ -67,6 +79,18 @@ pub fn handle(app: &mut App, term: &mut Term, k: KeyEvent) -> Result<()> {
         Mode::Confirm { action, key } => {
             if matches!(k.code, KeyCode::Char('y' | 'Y')) {
                 run(app, &key, &action);
+            } else {
+                app.say(format!("{} cancelled", action.verb()));
+            }
+            Ok(())
+        }
+        Mode::ConfirmQueue {
+            action,
+            session,
+            issue,
+        } => {
+            if matches!(k.code, KeyCode::Char('y' | 'Y')) {
+                give(app, term, &session, issue, action)?;
             } else {
                 app.say(format!("{} cancelled", action.verb()));
             }
@@ -146,6 +170,8 @@ fn normal(app: &mut App, term: &mut Term, code: KeyCode) -> Result<()> {
             }
             None => app.say("no worker selected"),
         },
+        KeyCode::Char('R') => ask_queue(app, term, QueueAction::Retry)?,
+        KeyCode::Char('S') => ask_queue(app, term, QueueAction::Skip)?,
         KeyCode::Char('l') | KeyCode::Enter => open_log(app, term)?,
         KeyCode::Char('a') => attach(app, term)?,
         _ => {}
@@ -190,6 +216,60 @@ fn run(app: &mut App, key: &Key, action: &Action) {
     app.fleet.reload(&key.session, key.kind, key.issue);
     app.view.rebuild(&app.fleet.rows);
     app.say(said);
+}
+
+/// The queued issue the queue keys act on: the queue's selection when it
+/// has the keys, else the selected worker's issue when it is queued.
+fn queued(app: &App) -> Option<(String, Issue)> {
+    let rows = app.queue_rows();
+    if app.queue_focus {
+        return rows
+            .get(app.queue_index)
+            .map(|(s, r)| (s.to_string(), r.issue));
+    }
+    let key = app.view.selected()?;
+    rows.iter()
+        .find(|(s, r)| *s == key.session && r.issue == key.issue)
+        .map(|(s, r)| (s.to_string(), r.issue))
+}
+
+fn ask_queue(app: &mut App, term: &mut Term, action: QueueAction) -> Result<()> {
+    let Some((session, issue)) = queued(app) else {
+        app.say("no queued issue selected (Tab moves to the queue)");
+        return Ok(());
+    };
+    if action.destructive() {
+        app.say(action.question(&session, issue));
+        app.mode = Mode::ConfirmQueue {
+            action,
+            session,
+            issue,
+        };
+        return Ok(());
+    }
+    give(app, term, &session, issue, action)
+}
+
+/// Give a queue order; a running dispatcher answers at its next step, so
+/// say so on screen while waiting.
+fn give(
+    app: &mut App,
+    term: &mut Term,
+    session: &str,
+    issue: Issue,
+    action: QueueAction,
+) -> Result<()> {
+    app.say(format!(
+        "{} #{issue}: waiting for the dispatcher's answer...",
+        action.verb()
+    ));
+    let _ = term.terminal.draw(|f| crate::draw::draw(f, app));
+    let said = match actions::order(app.fleet.state(), session, issue, action) {
+        Ok(line) => line,
+        Err(e) => e.render("orc-top").replace('\n', " "),
+    };
+    app.say(said);
+    Ok(())
 }
 
 fn find(app: &mut App, text: &str) {

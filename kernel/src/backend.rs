@@ -3,8 +3,14 @@
 //! `wezterm` run it in a window or tab of its own, with the agent attached
 //! to that terminal, so a person can watch it and type into it.
 //!
+//! `slurm` runs the shim headless on this host, and the shim hands the agent
+//! to Slurm: its child is `srun`, which runs a node-side shim that supervises
+//! the agent on the node Slurm picks (see [`crate::shim`] and
+//! [`crate::slurm`]).
+//!
 //! Whatever the backend, the worker's liveness comes from the shim (its pid
-//! and start time in `shim.pid`), never from the terminal.
+//! and start time in `shim.pid`), never from the terminal; for `slurm`, when
+//! the local shim is gone, from the job the record names.
 
 mod headless;
 pub(crate) mod pane;
@@ -27,6 +33,8 @@ pub enum Backend {
     Tmux,
     /// A WezTerm tab per worker.
     Wezterm,
+    /// A Slurm job per worker (`srun`), supervised from this host.
+    Slurm,
 }
 
 impl Backend {
@@ -36,10 +44,9 @@ impl Backend {
             "headless" => Ok(Backend::Headless),
             "tmux" => Ok(Backend::Tmux),
             "wezterm" => Ok(Backend::Wezterm),
-            _ => {
-                Err(Error::usage("unknown backend", text)
-                    .hint("backends are: headless, tmux, wezterm"))
-            }
+            "slurm" => Ok(Backend::Slurm),
+            _ => Err(Error::usage("unknown backend", text)
+                .hint("backends are: headless, tmux, wezterm, slurm")),
         }
     }
 
@@ -49,7 +56,13 @@ impl Backend {
             Backend::Headless => "headless",
             Backend::Tmux => "tmux",
             Backend::Wezterm => "wezterm",
+            Backend::Slurm => "slurm",
         }
+    }
+
+    /// Whether the agent is attached to a terminal a person can see.
+    pub fn is_interactive(self) -> bool {
+        matches!(self, Backend::Tmux | Backend::Wezterm)
     }
 }
 
@@ -99,7 +112,8 @@ impl ShimLaunch {
 /// the background, or in its window or tab.
 pub fn launch(backend: Backend, l: &ShimLaunch) -> Result<()> {
     match backend {
-        Backend::Headless => headless::launch(l),
+        // The local shim runs headless; it submits the job itself.
+        Backend::Headless | Backend::Slurm => headless::launch(l),
         Backend::Tmux => tmux::launch(l),
         Backend::Wezterm => wezterm::launch(l),
     }

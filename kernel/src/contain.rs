@@ -147,12 +147,18 @@ impl Container {
     }
 }
 
-/// Stop every process of a worker whose shim may be dead: the shim, its
-/// cgroup, the agent's group, and whatever the sweep finds, then wait up
+/// Stop every process of a worker whose shim may be dead: its Slurm job if
+/// it has one, the shim, its cgroup, the agent's group, and whatever the
+/// sweep finds, then wait up
 /// to `patience` for them to be gone. Returns the pids still alive after
 /// that (none, normally).
 pub fn stop_worker(proc: &Proc, ids: &ShimIds, patience: Duration) -> Vec<i32> {
     let deadline = Instant::now() + patience;
+    // A worker in a Slurm job: the job goes too, wherever it runs (Slurm
+    // kills every process of it on its node).
+    if let Some(job) = proc.slurm_job() {
+        let _ = crate::slurm::cancel(job, None);
+    }
     let cgroup = proc.cgroup().as_deref().and_then(Cgroup::existing);
     let tag = tag_entry(ids.shim);
     let shim_alive = |t: &Table| {

@@ -137,7 +137,15 @@ pub fn recover(target: &Target) -> Result<Record> {
             "it has no shim identity, so whether it lives cannot be told",
         )
     })?;
-    match ids.shim.liveness() {
+    match target.proc.supervisor_liveness(&ids) {
+        Liveness::Alive if ids.shim.liveness() != Liveness::Alive => {
+            let job = target.proc.slurm_job().unwrap_or_default();
+            return Err(refuse(
+                &record,
+                "recover",
+                &format!("its shim is gone but its slurm job {job} still runs"),
+            ));
+        }
         Liveness::Alive => {
             return Err(refuse(
                 &record,

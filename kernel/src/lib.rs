@@ -44,6 +44,7 @@ pub mod service;
 pub mod session;
 pub mod shim;
 pub mod signal;
+pub mod slurm;
 pub mod spawn;
 pub mod supervise;
 pub mod target;

@@ -181,9 +181,33 @@ impl Proc {
     /// cannot be read.
     pub fn shim_liveness(&self) -> Liveness {
         match self.shim() {
-            Ok(Some(ids)) => ids.shim.liveness(),
+            Ok(Some(ids)) => self.supervisor_liveness(&ids),
             _ => Liveness::Unknown,
         }
+    }
+
+    /// Whether the worker is still supervised: its shim lives, or — for a
+    /// worker in a Slurm job whose local shim is gone — its job still runs
+    /// (pending, running, suspended or completing), as the controller says.
+    /// A job the controller cannot be asked about is `Unknown`, never dead.
+    pub fn supervisor_liveness(&self, ids: &ShimIds) -> Liveness {
+        let shim = ids.shim.liveness();
+        if shim != Liveness::Dead {
+            return shim;
+        }
+        let Some(id) = self.slurm_job() else {
+            return shim;
+        };
+        match crate::slurm::lookup(id) {
+            crate::slurm::Lookup::Known(info) if info.state.is_live() => Liveness::Alive,
+            crate::slurm::Lookup::Known(_) | crate::slurm::Lookup::Gone => Liveness::Dead,
+            crate::slurm::Lookup::Unknown(_) => Liveness::Unknown,
+        }
+    }
+
+    /// The id of the Slurm job that runs this worker's agent, if any.
+    pub fn slurm_job(&self) -> Option<u64> {
+        self.read().ok().flatten()?.slurm?.job
     }
 
     /// Append a lifecycle line to the worker's log, credentials masked.

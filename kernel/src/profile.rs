@@ -115,7 +115,12 @@ pub const CATALOGUE: &[Var] = &[
     Var {
         name: "ORC_BACKEND",
         default: "headless",
-        about: "terminal backend: headless, tmux or wezterm",
+        about: "where workers run: headless, tmux, wezterm or slurm",
+    },
+    Var {
+        name: "ORC_SLURM_ARGS",
+        default: "",
+        about: "slurm backend: srun options, one word each (quotes for blanks), e.g. --partition=debug --mem=2G",
     },
     Var {
         name: "ORC_TMUX_SOCKET",

@@ -276,6 +276,9 @@ pub struct Record {
     /// The exit status of the agent, when the shim saw it end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
+    /// The Slurm job that runs this attempt's agent (backend `slurm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<crate::slurm::SlurmJob>,
 }
 
 fn default_priority() -> String {
@@ -308,6 +311,7 @@ impl Record {
             repo: None,
             agent_session: None,
             exit: None,
+            slurm: None,
         }
     }
 
@@ -355,6 +359,7 @@ impl Record {
         self.state = State::Ready;
         self.result = None;
         self.exit = None;
+        self.slurm = None;
         self.detail = "resumed".to_string();
         self.attempt += 1;
         self.started_at = now.to_string();

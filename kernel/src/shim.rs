@@ -9,6 +9,7 @@
 //! record — then rings the wake FIFO at once.
 
 mod reap;
+mod slurm;
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -53,6 +54,23 @@ pub struct Options {
     pub interactive: bool,
     /// The agent reads the worker's prompt file on its standard input.
     pub stdin_prompt: bool,
+    /// Where the agent runs: here, in a Slurm job, or here as the node side
+    /// of a Slurm job.
+    pub place: Place,
+}
+
+/// Where a shim's agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A child of this shim, on this host.
+    Local,
+    /// In a Slurm job: this shim's child is `srun`, which runs a node-side
+    /// shim (`orc-shim --slurm`).
+    Submit,
+    /// The node side of a Slurm job, started by `srun` (`orc-shim --node`):
+    /// it supervises the agent, and the local shim keeps the lock and the
+    /// shim identity.
+    Node,
 }
 
 /// Why the shim stopped the agent itself, if it did.
@@ -89,13 +107,19 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         Signal::SIGUSR1,
         Signal::SIGCHLD,
     ])?;
-    proc.write_shim(&ShimIds {
-        shim: me,
-        agent: None,
-    })?;
+    let node = opts.place == Place::Node;
+    if !node {
+        proc.write_shim(&ShimIds {
+            shim: me,
+            agent: None,
+        })?;
+    }
 
     // Reviewers read a worker's change; the issue lock stays the worker's.
-    let lock = worker::lock_of(ctx, &record).filter(|_| record.kind == Kind::Worker);
+    // On a node, the local shim has it already.
+    let lock = worker::lock_of(ctx, &record)
+        .filter(|_| record.kind == Kind::Worker)
+        .filter(|_| !node);
     if let Some(lock) = lock {
         let session = record.session.clone();
         let took = lock.hand_over(|l| l.session == session, Holder::Process { id: me }, None)?;
@@ -109,6 +133,16 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
                 None,
             )?;
             return Err(e);
+        }
+        if opts.place == Place::Submit {
+            // The job may outlive this shim (a SIGKILL here leaves it
+            // running): its session holds the lock while it lives, and
+            // whoever ends the worker releases it.
+            let session = record.session.clone();
+            let holder = Holder::Session {
+                session: session.clone(),
+            };
+            lock.hand_over(|l| l.session == session, holder, None)?;
         }
     }
 
@@ -137,6 +171,17 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
     let grace = Duration::from_secs(config.number("ORC_TERM_GRACE")?);
     let nice = nice_of(&record.priority)?;
     let worktree = record.worktree.clone().map(PathBuf::from);
+    let submitted = match opts.place {
+        Place::Submit => match slurm::submit_command(ctx, opts, &record, timeout + grace) {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                worker::end(ctx, &proc, Outcome::Error, &e.to_string(), "orc-shim", None)?;
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
+    let opts = submitted.as_ref().map_or(opts, |(srun, _)| srun);
 
     let mode = Mode::parse(config.get("ORC_CONTAIN").unwrap_or("auto"))?;
     let name = format!("{}-{}-{}", opts.kind, opts.issue, me.pid);
@@ -174,24 +219,39 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         pid: pid.as_raw(),
         start_time: 0,
     });
-    proc.write_shim(&ShimIds {
-        shim: me,
-        agent: Some(agent),
-    })?;
-    let started = proc.update(|r| {
-        if r.state.is_active() {
-            r.pid = Some(pid.as_raw());
-            if matches!(r.state, State::New | State::Ready) {
-                r.transition(
-                    State::Running,
-                    "agent started",
-                    &crate::clock::now_rfc3339()?,
-                )?;
+    if !node {
+        proc.write_shim(&ShimIds {
+            shim: me,
+            agent: Some(agent),
+        })?;
+    }
+    let job = match &submitted {
+        // READY until the node-side shim starts the agent: the job may wait.
+        Some((_, job)) => Some(slurm::find_job(&proc, job, pid)?),
+        None => {
+            let started = proc.update(|r| {
+                if r.state.is_active() {
+                    // The pid of an agent on a node means nothing here.
+                    if !node {
+                        r.pid = Some(pid.as_raw());
+                    }
+                    if matches!(r.state, State::New | State::Ready) {
+                        r.transition(
+                            State::Running,
+                            "agent started",
+                            &crate::clock::now_rfc3339()?,
+                        )?;
+                    }
+                }
+                Ok(())
+            })?;
+            if node {
+                slurm::node_started(&proc);
             }
+            events::append(&ctx.session, &Event::of("started", &started)?)?;
+            None
         }
-        Ok(())
-    })?;
-    events::append(&ctx.session, &Event::of("started", &started)?)?;
+    };
     proc.log(
         "orc-shim",
         &format!(
@@ -201,7 +261,17 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         ),
     )?;
 
-    let (status, stop) = supervise_until_exit(&proc, pid, timeout, grace, &wake, opts.interactive)?;
+    let sup = Supervised {
+        proc: &proc,
+        pid,
+        job,
+        timeout,
+        grace,
+        wake: &wake,
+        interactive: opts.interactive,
+        node,
+    };
+    let (status, stop) = supervise_until_exit(&sup)?;
     // Nothing the agent started outlives it, and nothing that lingers
     // delays the record: everything is sent SIGKILL now, reaped after.
     reap::kill_rest(&container, me, agent);
@@ -214,6 +284,10 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         _ => format!("agent exited with code {code} without a result"),
     };
     let tail = proc.log_tail();
+    let detail = match job {
+        Some(id) => slurm::fate(id, status),
+        None => detail,
+    };
     let (outcome, detail) = match stop {
         Some(stop) => (stop.outcome, format!("{}; {detail}", stop.why)),
         None if crate::agent::looks_throttled(Some(code), &tail) => {
@@ -301,6 +375,9 @@ fn start_agent(launch: &Launch<'_>, cgroup_procs: Option<RawFd>) -> Result<std::
         ..
     } = *launch;
     let shim_pid = shim.pid;
+    // srun is not tied to this shim's life: the job it submitted survives a
+    // SIGKILLed shim and is found again by its id.
+    let tied = opts.place != Place::Submit;
     let mut cmd = Command::new(&opts.program);
     cmd.args(&opts.args)
         .process_group(0)
@@ -338,7 +415,7 @@ fn start_agent(launch: &Launch<'_>, cgroup_procs: Option<RawFd>) -> Result<std::
                 }
             }
             #[cfg(target_os = "linux")]
-            {
+            if tied {
                 // If the shim dies, even by SIGKILL, the agent goes with it.
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
                 if nix::unistd::getppid().as_raw() != shim_pid {
@@ -348,7 +425,7 @@ fn start_agent(launch: &Launch<'_>, cgroup_procs: Option<RawFd>) -> Result<std::
                 }
             }
             #[cfg(not(target_os = "linux"))]
-            let _ = shim_pid;
+            let _ = (shim_pid, tied);
             if nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, nice) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -363,21 +440,74 @@ fn start_agent(launch: &Launch<'_>, cgroup_procs: Option<RawFd>) -> Result<std::
         .map_err(|e| Error::failure(format!("cannot start the agent: {e}"), opts.program.clone()))
 }
 
-/// Wait for the agent, escalating on timeout, on an ignored cooperative
-/// signal, and on TERM/INT/HUP sent to the shim itself. On a terminal, an
-/// agent stopped by job control is continued.
-fn supervise_until_exit(
-    proc: &Proc,
+/// What the shim supervises: the agent (or, for a Slurm job, `srun` and
+/// the job), with its limits.
+struct Supervised<'a> {
+    proc: &'a Proc,
+    /// The agent, or `srun`.
     pid: Pid,
+    /// The Slurm job (`Some(None)`: submitted, id not found).
+    job: Option<Option<u64>>,
     timeout: Duration,
     grace: Duration,
-    wake: &std::os::fd::OwnedFd,
+    wake: &'a std::os::fd::OwnedFd,
     interactive: bool,
-) -> Result<(WaitStatus, Option<Stop>)> {
+    /// The node side of a Slurm job: TERM comes from Slurm (a cancelled or
+    /// preempted job), not from orc.
+    node: bool,
+}
+
+impl Supervised<'_> {
+    /// Ask the agent to stop: SIGTERM to its group, or TERM through Slurm.
+    fn term(&self) {
+        match self.job {
+            Some(id) => slurm::term(self.proc, id, self.pid),
+            None => {
+                let _ = killpg(self.pid, Signal::SIGTERM);
+            }
+        }
+    }
+
+    /// Stop it now: SIGKILL to its group, or cancel the job.
+    fn kill(&self) {
+        match self.job {
+            Some(id) => slurm::kill(self.proc, id, self.pid),
+            None => {
+                let _ = killpg(self.pid, Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Who gets TERM and KILL, for the log.
+    fn whom(&self) -> String {
+        match self.job {
+            Some(Some(id)) => format!("slurm job {id}"),
+            Some(None) => "srun".to_string(),
+            None => "the agent's group".to_string(),
+        }
+    }
+}
+
+/// Wait for the agent, escalating on timeout, on an ignored cooperative
+/// signal, and on TERM/INT/HUP sent to the shim itself. On a terminal, an
+/// agent stopped by job control is continued. A Slurm job waiting for
+/// resources has its state and reason refreshed in the record.
+fn supervise_until_exit(sup: &Supervised<'_>) -> Result<(WaitStatus, Option<Stop>)> {
+    let Supervised {
+        proc,
+        pid,
+        timeout,
+        grace,
+        wake,
+        interactive,
+        ..
+    } = *sup;
     let started = Instant::now();
     let mut requested: Option<Instant> = None;
     let mut stop: Option<Stop> = None;
     let mut killed = false;
+    let mut refreshed = started;
+    let submitted = sup.job.is_some();
     loop {
         // The agent stays a zombie until the rest of its group is killed.
         if let Some(status) = reap::ended(pid) {
@@ -400,10 +530,23 @@ fn supervise_until_exit(
         }
         reap::orphans_except(pid);
         let now = Instant::now();
+        if let Some(Some(id)) = sup.job
+            && now >= refreshed + slurm::REFRESH
+        {
+            refreshed = now;
+            if proc
+                .read()
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.state == State::Ready)
+            {
+                slurm::refresh(proc, id);
+            }
+        }
         let terminate = |outcome: Outcome, why: String, stop: &mut Option<Stop>| {
             if stop.is_none() {
-                let _ = killpg(pid, Signal::SIGTERM);
-                let _ = proc.log("orc-shim", &format!("{why}: SIGTERM to the agent's group"));
+                sup.term();
+                let _ = proc.log("orc-shim", &format!("{why}: TERM to {}", sup.whom()));
                 *stop = Some(Stop {
                     outcome,
                     why,
@@ -413,16 +556,23 @@ fn supervise_until_exit(
         };
         for sig in supervise::take_signals() {
             match sig {
+                Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP if sup.node => terminate(
+                    Outcome::Crashed,
+                    format!("slurm stopped the job ({sig} to the node-side shim)"),
+                    &mut stop,
+                ),
                 Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP => {
                     terminate(Outcome::Killed, format!("shim received {sig}"), &mut stop)
                 }
-                Signal::SIGUSR1 => {
+                Signal::SIGUSR1 if !submitted => {
                     requested.get_or_insert(now);
                 }
                 _ => {}
             }
         }
-        if requested.is_none() && signal::peek(proc)?.is_some() {
+        // A Slurm job's cooperative signals and timeout are the node-side
+        // shim's to enforce (and the job's time limit backs it up).
+        if requested.is_none() && !submitted && signal::peek(proc)?.is_some() {
             requested = Some(now);
         }
         let active = || {
@@ -442,7 +592,7 @@ fn supervise_until_exit(
                 &mut stop,
             );
         }
-        if now >= started + timeout && stop.is_none() && active() {
+        if now >= started + timeout && !submitted && stop.is_none() && active() {
             terminate(
                 Outcome::Timeout,
                 format!("ran past ORC_WORKER_TIMEOUT ({}s)", timeout.as_secs()),
@@ -453,14 +603,17 @@ fn supervise_until_exit(
             && now >= s.kill_at
             && !killed
         {
-            let _ = killpg(pid, Signal::SIGKILL);
+            sup.kill();
             let _ = proc.log(
                 "orc-shim",
-                "grace period over: SIGKILL to the agent's group",
+                &format!("grace period over: KILL to {}", sup.whom()),
             );
             killed = true;
         }
         let mut deadlines = vec![now + Duration::from_secs(1), started + timeout];
+        if sup.job.is_some() {
+            deadlines.push(refreshed + slurm::REFRESH);
+        }
         deadlines.extend(requested.map(|at| at + grace));
         deadlines.extend(stop.as_ref().filter(|_| !killed).map(|s| s.kill_at));
         let next = deadlines

@@ -34,3 +34,7 @@ pub const POLL_FALLBACK: Duration = Duration::from_secs(2);
 /// How often the liveness, health and memory of running workers are
 /// looked at again: a shim killed with SIGKILL changes no file.
 pub const LIVENESS_EVERY: Duration = Duration::from_secs(2);
+
+/// How often the memory of running workers is read again (a pass over
+/// `/proc`, the costliest look of an idle screen).
+pub const MEMORY_EVERY: Duration = Duration::from_secs(10);

@@ -12,7 +12,6 @@
 //! others being watched. An end the disk had no room for is reported from
 //! its announcement on the doorbell (see [`crate::ending`]).
 
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -30,6 +29,9 @@ use crate::procdir::Proc;
 use crate::record::{Outcome, Record};
 use crate::wake::Doorbell;
 use crate::worker;
+
+mod follow;
+pub use follow::follow;
 
 /// One finished worker, as `orc-watch` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -292,7 +294,7 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
         }
         Err(e) => return doubt(format!("its shim identity cannot be read: {e}")),
     };
-    match ids.shim.liveness() {
+    match proc.supervisor_liveness(&ids) {
         Liveness::Alive => {
             return blocked(ctx, proc, &record).map_or(Verdict::Running, Verdict::Ended);
         }
@@ -312,7 +314,13 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
     if let Some(agent) = ids.agent.filter(|a| a.liveness() == Liveness::Alive) {
         let _ = killpg(Pid::from_raw(agent.pid), Signal::SIGKILL);
     }
-    let detail = format!("the shim (pid {}) died", ids.shim.pid);
+    let detail = match proc.slurm_job() {
+        Some(job) => format!(
+            "the shim (pid {}) died and slurm job {job} ended",
+            ids.shim.pid
+        ),
+        None => format!("the shim (pid {}) died", ids.shim.pid),
+    };
     match worker::end(ctx, proc, Outcome::Crashed, &detail, "orc-watch", None) {
         Ok(Some(record)) => Verdict::Ended(report(&record, "exit")),
         Ok(None) | Err(_)
@@ -390,65 +398,5 @@ fn report_error(proc: &Proc, detail: &str, via: &'static str) -> Report {
         result: Outcome::Error.to_string(),
         detail: detail.to_string(),
         via,
-    }
-}
-
-/// Follow the session's event log: print each new line as it is appended
-/// until `stop` says so or the timeout passes.
-pub fn follow(
-    ctx: &Context,
-    timeout: Option<Duration>,
-    mut line: impl FnMut(&str) -> Result<()>,
-    mut stop: impl FnMut() -> bool,
-) -> Result<Ending> {
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    use std::io::{BufRead, Seek, SeekFrom};
-    crate::fsutil::ensure_private_dir(ctx.session.dir())?;
-    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-        .map_err(|e| Error::failure(format!("inotify failed: {e}"), "events.jsonl"))?;
-    inotify
-        .add_watch(
-            ctx.session.dir(),
-            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE,
-        )
-        .map_err(|e| {
-            Error::failure(
-                format!("inotify failed: {e}"),
-                ctx.session.dir().display().to_string(),
-            )
-        })?;
-    let path = ctx.session.events_path();
-    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        if let Ok(mut file) = crate::fsutil::open_read(&path)
-            && file.seek(SeekFrom::Start(offset)).is_ok()
-        {
-            let mut reader = std::io::BufReader::new(file);
-            let mut buf = String::new();
-            while reader.read_line(&mut buf).unwrap_or(0) > 0 && buf.ends_with('\n') {
-                offset += buf.len() as u64;
-                line(buf.trim_end())?;
-                buf.clear();
-            }
-        }
-        if stop() {
-            return Ok(Ending::Done);
-        }
-        let mut wait = Duration::from_millis(500);
-        if let Some(d) = deadline {
-            let now = Instant::now();
-            if now >= d {
-                return Ok(Ending::TimedOut);
-            }
-            wait = wait.min(d - now);
-        }
-        let ms = i32::try_from(wait.as_millis()).unwrap_or(500).max(1);
-        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        );
-        let _ = inotify.read_events();
     }
 }

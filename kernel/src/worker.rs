@@ -267,6 +267,9 @@ pub fn send_signal(ctx: &Context, proc: &Proc, sig: Signal) -> Result<Pending> {
             "orc-signal",
             None,
         )?;
+        if let Some(job) = proc.slurm_job() {
+            let _ = crate::slurm::cancel(job, None);
+        }
         match ids {
             // The shim kills the rest of the worker once its agent is dead.
             Some(i) if i.shim.liveness() == Liveness::Alive => {

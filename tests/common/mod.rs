@@ -20,6 +20,7 @@ mod bad_input;
 mod process;
 mod snapshot;
 mod strict_json;
+mod tmpfs;
 
 // A test file that needs none of a part must not warn about it.
 #[allow(unused_imports)]
@@ -30,6 +31,8 @@ pub use process::*;
 pub use snapshot::*;
 #[allow(unused_imports)]
 pub use strict_json::*;
+#[allow(unused_imports)]
+pub use tmpfs::*;
 
 use std::ffi::OsString;
 use std::fs;

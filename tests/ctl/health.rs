@@ -28,6 +28,9 @@ fn ps_health_says_healthy_zombie_or_unknown() {
     let env = Life::new();
     env.issue(7, "hang");
     let w = env.spawn(7, &[]);
+    // The agent reports its phase once; wait for it, so that report never
+    // lands between the two reads of the record below.
+    env.wait_record(7, Kind::Worker, |r| r.detail == "phase1:hang");
     env.seed_worker(8, Kind::Worker, State::Terminated);
     assert_eq!(
         health(&env),

@@ -5,68 +5,13 @@
 //! allowed; skipped with a message elsewhere.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common::life::{Life, Streaming, wait_gone};
-use crate::common::{PATIENCE, wait_until};
+use crate::common::{PATIENCE, Tmpfs, wait_until};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use orc_kernel::ids::Kind;
 use orc_kernel::record::{Outcome, State};
-
-/// A tmpfs mounted for one test, lazily unmounted when dropped.
-pub struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mount a tmpfs of `size` at `dir`; `None` (with one line saying why)
-    /// where the machine does not allow it.
-    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
-            Ok(o) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs here ({})",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount ({e})");
-                None
-            }
-        }
-    }
-
-    /// Fill the file system: a file `name` grown until ENOSPC.
-    pub fn fill(&self, name: &str) -> PathBuf {
-        let path = self.0.join(name);
-        let mut file = fs::File::create(&path).unwrap();
-        let chunk = vec![0u8; 16 * 1024];
-        while file.write_all(&chunk).is_ok() {}
-        // The last partial chunk may have left a few bytes: use them too.
-        while file.write_all(&[0u8]).is_ok() {}
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn a_crash_on_a_full_disk_is_reported_and_recorded_once_space_returns() {

@@ -129,6 +129,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 detail,
             } => {
                 self.items[i].j.pr = Some(pr);
+                self.items[i].j.pr_head.clone_from(&head);
                 self.items[i].j.waiting_since = None;
                 self.items[i].j.gh_errors = 0;
                 self.emit(Step::Verified {

@@ -102,33 +102,22 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 format!("PR #{pr} approved, but the worker's record is gone"),
             );
         };
-        let snap = self.pr_snapshot();
-        let found = match &snap {
-            Ok(list) => list.iter().find(|p| p.number == pr).cloned(),
-            Err(why) if crate::dispatch::gh::is_transient(why) => {
-                return self.wait_for_github(i, true, why);
+        // The head that was verified; a merge left done by a run killed
+        // mid-way is "already merged", which the look after it confirms.
+        let head = self.items[i].j.pr_head.clone();
+        match self
+            .gh
+            .pr_merge(pr, self.set.land.method.gh_flag(), head.as_deref())
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) if why.to_ascii_lowercase().contains("already merged") => {}
+            Ok(Err(why)) if crate::dispatch::gh::is_transient(&why) => {
+                return self.wait_for_github(i, true, &why);
             }
-            Err(why) => return self.escalate(i, format!("cannot look at PR #{pr}: {why}")),
-        };
-        // A merge from an earlier run that was killed mid-way may be done.
-        let merged = found
-            .as_ref()
-            .is_some_and(|p| p.state.eq_ignore_ascii_case("MERGED"));
-        if !merged {
-            let head = found.as_ref().and_then(|p| p.head_oid.clone());
-            match self
-                .gh
-                .pr_merge(pr, self.set.land.method.gh_flag(), head.as_deref())
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(why)) if crate::dispatch::gh::is_transient(&why) => {
-                    return self.wait_for_github(i, true, &why);
-                }
-                Ok(Err(why)) => {
-                    return self.escalate(i, format!("the merge of PR #{pr} failed: {why}"));
-                }
-                Err(e) => return self.escalate(i, format!("cannot merge PR #{pr}: {e}")),
+            Ok(Err(why)) => {
+                return self.escalate(i, format!("the merge of PR #{pr} failed: {why}"));
             }
+            Err(e) => return self.escalate(i, format!("cannot merge PR #{pr}: {e}")),
         }
         self.prs = None;
         let snap = self.pr_snapshot();

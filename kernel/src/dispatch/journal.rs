@@ -173,6 +173,10 @@ pub struct Journal {
     /// a run killed after the move finds the merge done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landed: Option<String>,
+    /// The pull request's head commit as it was verified: the merge is
+    /// asked for with exactly that head (`--match-head-commit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_head: Option<String>,
     /// Since when the pull request's checks (or GitHub) are waited for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_since: Option<String>,
@@ -195,6 +199,7 @@ impl Journal {
             detail: String::new(),
             reason: None,
             landed: None,
+            pr_head: None,
             waiting_since: None,
             gh_errors: 0,
         }

@@ -4,7 +4,6 @@
 //! counted apart from failures. The same stop serves `--follow` when an
 //! issue leaves the queue while its worker runs (`cancelled`).
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
@@ -16,7 +15,7 @@ use crate::watch;
 
 use super::engine::Dispatcher;
 use super::journal::{End, Phase, Stop};
-use super::progress::Progress;
+use super::progress::{Progress, gitdir_of, marks};
 use super::step::{Line, Step};
 
 /// Stall checks happen at most this often: each one reads a few file
@@ -181,36 +180,4 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         }
         Ok(())
     }
-}
-
-/// Sizes and times of what a working agent changes: its record, its log,
-/// and its worktree's HEAD reflog (one line per commit).
-fn marks(proc: &Proc, gitdir: Option<&Path>) -> Vec<(u64, Option<std::time::SystemTime>)> {
-    let mut paths = vec![proc.state_path(), proc.log_path()];
-    if let Some(dir) = gitdir {
-        paths.push(dir.join("logs/HEAD"));
-    }
-    paths
-        .iter()
-        .map(|p| match std::fs::metadata(p) {
-            Ok(m) => (m.len(), m.modified().ok()),
-            Err(_) => (0, None),
-        })
-        .collect()
-}
-
-/// The git directory of the worker's worktree (`.git` is a file there:
-/// `gitdir: PATH`).
-fn gitdir_of(proc: &Proc) -> Option<PathBuf> {
-    let record = proc.read().ok().flatten()?;
-    let worktree = PathBuf::from(record.worktree?);
-    let dotgit = worktree.join(".git");
-    let text = std::fs::read_to_string(&dotgit).ok()?;
-    let dir = text.strip_prefix("gitdir:")?.trim();
-    let dir = Path::new(dir);
-    Some(if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        worktree.join(dir)
-    })
 }

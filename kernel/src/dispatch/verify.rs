@@ -98,7 +98,11 @@ fn gather(
         )));
     }
     let base_name = base.strip_prefix("origin/").unwrap_or(base);
-    let pr = find_pr(gh, snap, branch, base_name)?;
+    let tip = crate::land::Git::at(&repo.root)
+        .commit_of(&format!("refs/heads/{branch}"))
+        .ok()
+        .flatten();
+    let pr = find_pr(gh, snap, branch, base_name, tip.as_deref())?;
     if pr.base != base_name {
         return Err(missing(format!(
             "PR #{} targets {}, not {base_name}",
@@ -159,7 +163,13 @@ fn gather(
 /// The pull request of `branch` (never the number a worker's words name:
 /// a branch has the one it has): an open one into `base` first, then a
 /// merged one, then whatever there is (to say what is wrong with it).
-fn find_pr(gh: &Gh, snap: &Snapshot, branch: &str, base: &str) -> Result<Pr, Evidence> {
+fn find_pr(
+    gh: &Gh,
+    snap: &Snapshot,
+    branch: &str,
+    base: &str,
+    tip: Option<&str>,
+) -> Result<Pr, Evidence> {
     let unreachable = |why: String| {
         if is_transient(&why) {
             Evidence::Unreachable(why)
@@ -169,7 +179,13 @@ fn find_pr(gh: &Gh, snap: &Snapshot, branch: &str, base: &str) -> Result<Pr, Evi
     };
     let all = snap.clone().map_err(unreachable)?;
     let mut found: Vec<Pr> = all.into_iter().filter(|p| p.head == branch).collect();
-    if found.is_empty() {
+    // The turn's list was read before this branch's last commit (a worker
+    // that ended later in the same turn): ask for this branch afresh.
+    let stale = tip.is_some()
+        && found
+            .iter()
+            .any(|p| p.head_oid.is_some() && p.head_oid.as_deref() != tip);
+    if found.is_empty() || stale {
         found = gh
             .pr_list(Some(branch))
             .map_err(|e| unreachable(e.to_string()))?

@@ -108,6 +108,17 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
     start::shim(ctx, t, &proc, &place.worktree, &launch, env)?;
     let started = start::wait(&proc)?;
     undo.disarm();
+    // A Slurm worker's job id, once the shim has found it in the queue.
+    let mut warnings = plan.warnings();
+    let job = if t.backend == crate::backend::Backend::Slurm {
+        let others = crate::slurm::other_nodes();
+        for path in [place.worktree.as_path(), ctx.state.root()] {
+            warnings.extend(crate::slurm::storage_warning(path, &others));
+        }
+        start::wait_job(&proc)
+    } else {
+        None
+    };
 
     session.ensure(Some(&t.repo))?;
     // The record as the launch made it (READY): a fast agent may have ended
@@ -125,7 +136,8 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
         wake: proc.wake_path().display().to_string(),
         attempt: record.attempt,
         agent: t.agent.as_str().to_string(),
-        warnings: plan.warnings(),
+        job,
+        warnings,
     })
 }
 

@@ -56,6 +56,9 @@ pub struct Spawned {
     pub attempt: u32,
     /// The agent CLI.
     pub agent: String,
+    /// The Slurm job that runs the agent (backend `slurm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<u64>,
     /// What the caller should know but that did not stop the launch (a
     /// resume without a checkpoint, ...); `orc-spawn` prints each on stderr.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -36,10 +36,10 @@ pub(crate) fn command(
     start: &AgentStart,
     prompt_file: &Path,
 ) -> Result<agent::Launch> {
-    let mode = if t.backend == Backend::Headless {
-        Mode::Headless
-    } else {
+    let mode = if t.backend.is_interactive() {
         Mode::Interactive
+    } else {
+        Mode::Headless
     };
     let spec = agent::Spec {
         kind: t.kind,
@@ -72,8 +72,11 @@ pub(crate) fn shim(
         "--kind".to_string(),
         t.kind.to_string(),
     ];
-    if t.backend != Backend::Headless {
+    if t.backend.is_interactive() {
         args.push("--interactive".to_string());
+    }
+    if t.backend == Backend::Slurm {
+        args.push("--slurm".to_string());
     }
     if launch.stdin_prompt {
         // The shim feeds the worker's prompt file to the agent's stdin; its
@@ -155,6 +158,22 @@ pub(crate) fn wait(proc: &Proc) -> Result<(Option<i32>, Option<i32>)> {
                 "the shim did not start the agent in time",
                 proc.log_path().display().to_string(),
             ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Wait until the shim of a Slurm worker has found its job's id (or the
+/// worker ended first); `None` when it has not within the start deadline.
+pub(crate) fn wait_job(proc: &Proc) -> Option<u64> {
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        let record = proc.read().ok().flatten()?;
+        if let Some(job) = record.slurm.as_ref().and_then(|j| j.job) {
+            return Some(job);
+        }
+        if !record.state.is_active() || Instant::now() >= deadline {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -52,6 +52,12 @@ impl Target {
                 .or(ctx.config.get("ORC_BACKEND"))
                 .unwrap_or("headless"),
         )?;
+        if backend == Backend::Slurm {
+            // srun reads these words; a bad one is refused before anything
+            // is made, and so is a host with no Slurm client.
+            crate::slurm::split_args(ctx.config.get("ORC_SLURM_ARGS").unwrap_or(""))?;
+            crate::slurm::client_ready()?;
+        }
         let tracker = TrackerKind::select(
             req.tracker.as_deref().or(ctx.config.get("ORC_TRACKER")),
             &repo.root,

@@ -1,12 +1,16 @@
 //! What `orc-top`'s keys do to a worker, through the calls `orc-ctl` and
-//! `orc-cleanup` make: the same state checks, locks, records and events,
+//! `orc-cleanup` make, and to a queued issue, through the orders
+//! `orc-queue` gives: the same state checks, locks, records and events,
 //! so acting from the screen is acting from the command line.
 
 use super::model::Key;
 use crate::cleanup;
 use crate::ctl;
 use crate::error::{Error, Result};
+use crate::ids::Issue;
 use crate::paths::StateDir;
+use crate::queue::inbox::Order;
+use crate::session::Session;
 use crate::target::{self, Target};
 
 /// An action on the selected worker.
@@ -126,13 +130,63 @@ pub fn act(state: &StateDir, key: &Key, action: &Action) -> Result<String> {
     })
 }
 
+/// An order about an issue of the dispatcher's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueAction {
+    /// Try again now, the attempt count reset (`orc-queue retry`).
+    Retry,
+    /// Leave the issue out (`orc-queue skip`).
+    Skip,
+}
+
+impl QueueAction {
+    /// The verb, for messages.
+    pub fn verb(self) -> &'static str {
+        match self {
+            QueueAction::Retry => "retry",
+            QueueAction::Skip => "skip",
+        }
+    }
+
+    /// Whether a person must confirm it first: skipping drops the issue
+    /// from the run.
+    pub fn destructive(self) -> bool {
+        self == QueueAction::Skip
+    }
+
+    /// The question asked before it.
+    pub fn question(self, session: &str, issue: Issue) -> String {
+        format!(
+            "{} #{issue} ({session}): leave it out of the queue? y/N",
+            capitalised(self.verb())
+        )
+    }
+}
+
+/// Give `action` about `issue` to the queue of `session`: to its running
+/// dispatcher (answered at its next step), or to `queue.json` when none
+/// runs, as `orc-queue` does. The dispatcher's answer.
+pub fn order(state: &StateDir, session: &str, issue: Issue, action: QueueAction) -> Result<String> {
+    let session = Session::open(state, session)?;
+    let order = match action {
+        QueueAction::Retry => Order::Retry,
+        QueueAction::Skip => Order::Skip,
+    };
+    let reply = crate::dispatch::orders::give(&session, issue, order)?;
+    if reply.ok {
+        Ok(reply.detail)
+    } else {
+        Err(Error::failure(reply.detail, format!("#{issue}")))
+    }
+}
+
 /// The priorities offered by the priority key, in order.
 pub const PRIORITIES: [&str; 4] = ["critical", "high", "normal", "low"];
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{Issue, Kind};
+    use crate::ids::Kind;
 
     #[test]
     fn destructive_actions_ask_first() {
@@ -148,6 +202,11 @@ mod tests {
         assert_eq!(
             Action::Kill.question(&key),
             "Kill worker #12 (s1): stop it now (KILL)? y/N"
+        );
+        assert!(QueueAction::Skip.destructive() && !QueueAction::Retry.destructive());
+        assert_eq!(
+            QueueAction::Skip.question("s1", Issue::from(4)),
+            "Skip #4 (s1): leave it out of the queue? y/N"
         );
     }
 

@@ -102,17 +102,32 @@ impl Fleet {
 
     /// Look again at the liveness, health and memory of running workers
     /// (nothing changes on disk when a shim is killed with SIGKILL).
-    pub fn recheck_running(&mut self) {
-        let running: Vec<Key> = self
+    /// With `memory`, read their memory too (a pass over `/proc`).
+    /// Whether anything shown changed.
+    pub fn recheck_running(&mut self, memory: bool) -> bool {
+        let running: Vec<(Key, WorkerRow)> = self
             .rows
             .values()
             .filter(|r| r.is_active() || r.health.is_some())
-            .map(|r| r.key.clone())
+            .map(|r| (r.key.clone(), r.clone()))
             .collect();
-        for key in running {
+        if running.is_empty() {
+            return false;
+        }
+        for (key, _) in &running {
             self.reload(&key.session, key.kind, key.issue);
         }
-        self.read_memory();
+        if memory {
+            self.read_memory();
+        }
+        running
+            .iter()
+            .any(|(key, before)| self.rows.get(key) != Some(before))
+    }
+
+    /// Whether any worker occupies a slot (its age moves on each second).
+    pub fn any_running(&self) -> bool {
+        self.rows.values().any(WorkerRow::is_active)
     }
 
     /// Fill in the memory of running workers: one pass over `/proc`.
@@ -151,6 +166,11 @@ impl Fleet {
                 row.started = crate::clock::parse(&r.started_at)
                     .ok()
                     .map(|t| t.timestamp());
+                if !r.state.is_active() {
+                    row.ended = crate::clock::parse(&r.updated_at)
+                        .ok()
+                        .map(|t| t.timestamp());
+                }
                 row.attempt = r.attempt;
                 row.priority = r.priority.clone();
                 if r.state.is_active() {

@@ -51,6 +51,8 @@ pub struct WorkerRow {
     pub health: Option<Verdict>,
     /// When this attempt started, in seconds since the epoch.
     pub started: Option<i64>,
+    /// When it ended or suspended (its record's last change then).
+    pub ended: Option<i64>,
     /// The attempt number.
     pub attempt: u32,
     /// critical, high, normal, low or a nice value.
@@ -74,6 +76,7 @@ impl WorkerRow {
             result: None,
             health: None,
             started: None,
+            ended: None,
             attempt: 0,
             priority: String::new(),
             memory_kb: None,
@@ -127,9 +130,11 @@ impl WorkerRow {
         }
     }
 
-    /// Seconds since this attempt started.
+    /// How long this attempt has run: to now, or to its end. An ended
+    /// row's age stands still, so a screen of ended workers is still.
     pub fn age(&self, now: i64) -> Option<u64> {
-        self.started.map(|s| (now - s).max(0).unsigned_abs())
+        let end = self.ended.unwrap_or(now);
+        self.started.map(|s| (end - s).max(0).unsigned_abs())
     }
 }
 
@@ -340,6 +345,8 @@ pub(crate) mod tests {
         assert_eq!(r.phase_text(), "ci-passed");
         assert_eq!(r.age(1042), Some(42));
         assert_eq!(r.age(10), Some(0));
+        r.ended = Some(1100);
+        assert_eq!(r.age(5000), Some(100));
     }
 
     #[test]
