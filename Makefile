@@ -19,7 +19,7 @@ BUILD ?= build
 PLUGIN_FILES := .claude-plugin/plugin.json hooks/hooks.json agents/*.md skills/*/SKILL.md \
   envs/*.env envs/README.md assets/icon.png README.md LICENSE
 
-.PHONY: help build test check fmt lint plugin-check bench install uninstall demo clean
+.PHONY: help build test check fmt lint plugin-check bench bench-big install uninstall demo clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ plugin-check: ## The plugin's validator gates with the real claude CLI (its load
 
 bench: build ## Run the benchmarks and print their figures (see bench/RESULTS.md)
 	bench/run
+
+bench-big: build ## orc-spawn on a generated 100,000-file repository vs git worktree add (slow)
+	bench/spawn-big
 
 install: $(BUILD) ## Install orc-* into $(BINDIR); the plugin, completions and man pages under $(PREFIX)/share
 	@[ -x "$(REL)/orc-spawn" ] || { echo "install: no binaries in $(REL); run make build" >&2; exit 1; }

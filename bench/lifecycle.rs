@@ -65,7 +65,7 @@ pub(crate) fn tool(world: &World, name: &str) -> Command {
     cmd
 }
 
-fn add_issue(world: &World, n: u32, mode: &str) -> BoxResult<()> {
+pub fn add_issue(world: &World, n: u32, mode: &str) -> BoxResult<()> {
     let dir = world.repo.join(".orc").join("issues");
     std::fs::create_dir_all(&dir)?;
     let text = format!("---\ntitle: Bench issue {n}\n---\nfake-mode: {mode}\n");
@@ -173,35 +173,7 @@ pub fn run(world: &World, plan: &Plan) -> BoxResult<Figures> {
         cleanup(world, n)?;
     }
 
-    let mut crash = Vec::new();
-    let cgroups =
-        match orc_kernel::contain::Cgroup::create(&format!("bench-{}", std::process::id())) {
-            Ok(c) => {
-                c.remove();
-                vec!["cgroup", "group"]
-            }
-            Err(e) => {
-                eprintln!("bench: no cgroup rows: {e}");
-                vec!["group"]
-            }
-        };
-    for contain in cgroups {
-        for (mode, what) in [
-            ("hang", "a lone agent"),
-            ("escape", "an agent with a child and a setsid grandchild"),
-        ] {
-            eprintln!(
-                "bench: {} crash latencies, {what}, ORC_CONTAIN={contain}",
-                plan.crash_runs
-            );
-            let mut samples = Samples::default();
-            for _ in 0..plan.crash_runs {
-                let n = issue(mode)?;
-                samples.push(crash_latency(world, n, contain)?);
-            }
-            crash.push((format!("{what}, `ORC_CONTAIN={contain}`"), samples));
-        }
-    }
+    let crash = crashes(world, plan.crash_runs, &issue)?;
 
     eprintln!("bench: {} workers at once", plan.fan_out);
     let first = next.get();
@@ -238,6 +210,47 @@ pub fn run(world: &World, plan: &Plan) -> BoxResult<Figures> {
         shim_rss_kib: rss,
         fan_out: (plan.fan_out, reported, terminal, zombies, took),
     })
+}
+
+/// SIGKILL → `orc-watch` for a lone agent and for one that leaves a child
+/// and a setsid grandchild, in each containment this machine allows; the
+/// issues come from `issue(mode)`.
+pub fn crashes(
+    world: &World,
+    runs: usize,
+    issue: &dyn Fn(&str) -> BoxResult<u32>,
+) -> BoxResult<Vec<(String, Samples)>> {
+    let mut crash = Vec::new();
+    let cgroups =
+        match orc_kernel::contain::Cgroup::create(&format!("bench-{}", std::process::id())) {
+            Ok(c) => {
+                c.remove();
+                vec!["cgroup", "group"]
+            }
+            Err(e) => {
+                eprintln!("bench: no cgroup rows: {e}");
+                vec!["group"]
+            }
+        };
+    for contain in cgroups {
+        for (mode, what) in [
+            ("hang", "a lone agent"),
+            ("escape", "an agent with a child and a setsid grandchild"),
+        ] {
+            eprintln!(
+                "bench: {} crash latencies, {what}, ORC_CONTAIN={contain}",
+                runs
+            );
+            let mut samples = Samples::default();
+            for _ in 0..runs {
+                let n = issue(mode)?;
+                samples.push(crash_latency(world, n, contain)?);
+            }
+            crash.push((format!("{what}, `ORC_CONTAIN={contain}`"), samples));
+        }
+    }
+
+    Ok(crash)
 }
 
 /// One crash: spawn issue `n` (its mode already written), wait until the

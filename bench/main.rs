@@ -6,9 +6,11 @@
 //! machine is small and shared, so the figures are for comparing, and no
 //! test asserts them.
 //!
-//! `bench [--quick] [--bin-dir DIR]`: `--quick` runs a few iterations of
-//! each, to check the program itself; `--bin-dir` points at other builds
-//! (default: the directory above this example, `target/release`).
+//! `bench [--quick] [--crash] [--bin-dir DIR]`: `--quick` runs a few
+//! iterations of each, to check the program itself; `--crash` runs only
+//! the crash latencies (SIGKILL of an agent → `orc-watch`); `--bin-dir`
+//! points at other builds (default: the directory above this example,
+//! `target/release`).
 
 mod cluster;
 mod lifecycle;
@@ -78,6 +80,7 @@ fn run() -> BoxResult<()> {
         fan_out: 100,
     };
     let mut bin_dir = default_bin_dir()?;
+    let mut crash_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -89,6 +92,7 @@ fn run() -> BoxResult<()> {
                     fan_out: 10,
                 };
             }
+            "--crash" => crash_only = true,
             "--bin-dir" => bin_dir = PathBuf::from(args.next().ok_or("--bin-dir needs a DIR")?),
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -99,6 +103,9 @@ fn run() -> BoxResult<()> {
         }
     }
     let load_before = load_average();
+    if crash_only {
+        return crash_report(&bin_dir, life.crash_runs, &load_before);
+    }
     let world = World::new(&bin_dir, None)?;
     let ms = Duration::from_millis;
     let ps = measure::ps(&world, &plan)?;
@@ -224,6 +231,60 @@ fn run() -> BoxResult<()> {
         took.as_secs_f64()
     );
     Ok(())
+}
+
+/// `--crash`: only the crash latencies, as a report of their own: with
+/// the state directory on the disk, and again on tmpfs (`/dev/shm`), where
+/// the fsyncs that make the record and the lock durable cost nothing.
+fn crash_report(bin_dir: &Path, runs: usize, load_before: &str) -> BoxResult<()> {
+    let world = World::new(bin_dir, None)?;
+    let mut rows = crash_rows(&world, runs, "")?;
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() && filesystem(&world.state) != "tmpfs" {
+        rows.extend(crash_rows(
+            &World::new(bin_dir, Some(shm))?,
+            runs,
+            ", state on tmpfs",
+        )?);
+    }
+    println!("# orc crash latencies\n");
+    println!("- Date: {}", orc_kernel::clock::format(&chrono::Utc::now()));
+    println!("- Machine: {}", machine());
+    println!(
+        "- Load average (1/5/15 min): {load_before} before, {} after",
+        load_average()
+    );
+    println!(
+        "- State directory: {} ({})",
+        filesystem(&world.state),
+        world.state.display()
+    );
+    println!("- Binaries: {} (commit {})\n", bin_dir.display(), commit());
+    println!("{}", stats::HEADER);
+    for row in &rows {
+        println!("{}", row.markdown());
+    }
+    Ok(())
+}
+
+fn crash_rows(world: &World, runs: usize, suffix: &str) -> BoxResult<Vec<Row>> {
+    let next = std::cell::Cell::new(1u32);
+    let issue = |mode: &str| -> BoxResult<u32> {
+        let n = next.get();
+        next.set(n + 1);
+        lifecycle::add_issue(world, n, mode)?;
+        Ok(n)
+    };
+    Ok(lifecycle::crashes(world, runs, &issue)?
+        .into_iter()
+        .map(|(what, samples)| Row {
+            name: format!(
+                "crash: SIGKILL of the agent → `orc-watch` prints `crashed`; {what}{suffix}"
+            ),
+            samples,
+            target: Some(Duration::from_millis(5)),
+        })
+        .collect())
 }
 
 /// `target/release`, the directory above `target/release/examples/bench`.

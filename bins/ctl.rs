@@ -270,15 +270,21 @@ fn run(verb: Verb) -> Result<u8> {
         }
         Verb::Env { json } => {
             let rows = ctl::env(&ctx);
+            let checked = ctl::agent_checked(&ctx);
             if json {
                 for (k, v, o) in rows {
-                    cli::out(&serde_json::json!({"name": k, "value": v, "origin": o}).to_string())?;
+                    let mut row = serde_json::json!({"name": k, "value": v, "origin": o});
+                    if k == "ORC_AGENT" {
+                        row["checked"] = serde_json::Value::from(checked.clone());
+                    }
+                    cli::out(&row.to_string())?;
                 }
             } else {
                 let cells: Vec<Vec<String>> =
                     rows.into_iter().map(|(k, v, o)| vec![k, v, o]).collect();
                 cli::out(&cli::table(&["NAME", "VALUE", "ORIGIN"], &cells))?;
                 cli::out(&format!("profile: {}", ctx.config.profile()))?;
+                cli::out(&format!("agent: {checked}"))?;
             }
         }
     }

@@ -25,7 +25,9 @@ struct Cli {
     /// Every session, not just this repository's.
     #[arg(long)]
     all: bool,
-    /// One JSON object per worker, one per line.
+    /// One JSON object per worker, one per line; a running worker's has
+    /// `memory_kib`, the memory of its processes (its cgroup's, where the
+    /// memory controller is there; else their resident memory).
     #[arg(long)]
     json: bool,
     /// Add each worker's health (healthy, zombie, blocked, unknown); exit 1

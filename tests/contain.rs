@@ -93,14 +93,38 @@ fn spawn_escaping(env: &Life, mode: &str) -> (Spawned, i32, i32) {
     (w, child, grandchild)
 }
 
+/// Resident memory of `pid`, in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// `orc-ps --json` counts the memory of every process of the worker: at
+/// least its child's and its grandchild's.
+fn assert_memory_counted(env: &Life, child: i32, grandchild: i32) {
+    let out = env.run("orc-ps", &["--json"]);
+    let row: serde_json::Value = serde_json::from_str(assert_ok(&out).trim()).unwrap();
+    let kib = row["memory_kib"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{row}"));
+    assert!(kib >= rss_kib(child) + rss_kib(grandchild), "{row}");
+}
+
 /// The agent is SIGKILLed: `crashed` at once, and its child and setsid
 /// grandchild die with it; the cgroup, if any, is removed.
 fn dies_with_its_agent(mode: &str) {
     let env = Life::new();
     let (w, child, grandchild) = spawn_escaping(&env, mode);
     let cgroup = env.proc(7, Kind::Worker).cgroup();
+    assert_memory_counted(&env, child, grandchild);
     kill(Pid::from_raw(w.pid), Signal::SIGKILL).unwrap();
     let record = env.wait_ended(7);
+    let out = env.run("orc-ps", &["--json"]);
+    assert!(
+        !assert_ok(&out).contains("memory_kib"),
+        "only while it runs"
+    );
     assert_eq!(record.result, Some(Outcome::Crashed));
     assert_eq!(record.detail, "agent killed by SIGKILL");
     for pid in [child, grandchild, w.shim] {
@@ -159,12 +183,32 @@ fn cleanup_stops_what_a_killed_shim_left_in_a_cgroup() {
     }
 }
 
+/// orc-watch finds the shim dead: it records `crashed` and stops what the
+/// shim left behind before it reports.
+#[test]
+fn a_watch_that_finds_the_shim_dead_stops_what_it_left() {
+    let env = Life::new();
+    let (w, child, grandchild) = spawn_escaping(&env, "group");
+    kill(Pid::from_raw(w.shim), Signal::SIGKILL).unwrap();
+    wait_gone(w.shim);
+    let report = env.watch_one(7);
+    assert_eq!(report["result"], "crashed", "{report}");
+    assert_eq!(report["via"], "exit");
+    assert!(gone(child) && gone(grandchild), "{report}");
+    env.cleanup(7, &["--force"]);
+    env.assert_no_processes();
+}
+
 #[test]
 fn an_unknown_containment_is_a_usage_error_that_starts_nothing() {
     let env = Life::new();
     env.issue(7, "hang");
     let out = common::run(env.tool("orc-spawn").env("ORC_CONTAIN", "jail").arg("7"));
-    assert_fails(&out, 2, "orc-spawn: error: unknown containment (jail)");
+    assert_fails(
+        &out,
+        2,
+        "orc-spawn: error: invalid ORC_CONTAIN=\"jail\" set in the environment\nhint: ORC_CONTAIN accepts one of: auto, cgroup, group",
+    );
     assert!(env.held_locks().is_empty());
     env.assert_no_processes();
 }

@@ -178,8 +178,11 @@ fn a_running_dispatcher_takes_orders_and_stops_cleanly_leaving_workers() {
         "{second}"
     );
 
+    // queue.json is written at most every 250 ms while the queue churns.
+    wait_for("queue.json to show #1 running", LONG, || {
+        entry(&queue(&e), 1)["state"] == "running"
+    });
     let q = queue(&e);
-    assert_eq!(entry(&q, 1)["state"], "running");
     assert_eq!(entry(&q, 2)["state"], "queued");
     // #3 waits for #2 and lends it its priority.
     assert_eq!(entry(&q, 3)["state"], "held");

@@ -163,6 +163,35 @@ impl Launch {
     }
 }
 
+/// The version of `agent`'s CLI that orc's command lines were checked
+/// against (tests/agent_clis.rs, pinned by `.ci/run` and the README).
+pub fn checked_version(agent: AgentKind) -> Option<&'static str> {
+    match agent {
+        AgentKind::Claude => Some("2.1.328"),
+        AgentKind::Codex => Some("0.171.0"),
+        AgentKind::Opencode => Some("1.18.33"),
+        AgentKind::Gemini => Some("0.61.0"),
+        AgentKind::Custom => None,
+    }
+}
+
+/// How far orc's adapter for `agent` is checked against the real CLI, in
+/// one line (`orc-ctl env`, the README).
+pub fn checked(agent: AgentKind) -> String {
+    match (agent, checked_version(agent)) {
+        (AgentKind::Claude, Some(v)) => format!(
+            "checked end to end against Claude Code {v}: real worker turns against a \
+             loopback mock of its API"
+        ),
+        (_, Some(v)) => format!(
+            "flags checked against {} {v} (its --help); NOT checked: a worker turn \
+             (no mock of its API yet)",
+            agent.as_str()
+        ),
+        _ => "your own command (ORC_AGENT_CMD): orc checks nothing of it".to_string(),
+    }
+}
+
 /// The Claude Code agent that runs a worker of `kind` (defined by the plugin
 /// in `agents/`); also the value of the `{agent}` placeholder.
 pub fn agent_name(kind: Kind) -> &'static str {

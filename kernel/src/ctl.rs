@@ -256,3 +256,13 @@ pub fn env(ctx: &Context) -> Vec<(String, String, String)> {
     rows.sort();
     rows
 }
+
+/// How far the configured agent's adapter is checked (`ORC_AGENT`; an
+/// unknown name says so).
+pub fn agent_checked(ctx: &Context) -> String {
+    let name = ctx.config.get("ORC_AGENT").unwrap_or("claude");
+    match crate::agent::AgentKind::parse(name) {
+        Ok(kind) => format!("{name}: {}", crate::agent::checked(kind)),
+        Err(e) => format!("{name}: {e}"),
+    }
+}

@@ -13,6 +13,7 @@ pub(crate) mod capacity;
 pub(crate) mod env;
 pub(crate) mod fresh;
 pub(crate) mod pipeline;
+pub(crate) mod prep;
 pub mod request;
 pub(crate) mod resume;
 pub(crate) mod reviewer;

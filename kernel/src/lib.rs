@@ -46,6 +46,7 @@ pub mod shim;
 pub mod signal;
 pub mod slurm;
 pub mod spawn;
+pub mod startup;
 pub mod supervise;
 pub mod target;
 pub mod text;

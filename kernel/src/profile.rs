@@ -203,6 +203,16 @@ pub const CATALOGUE: &[Var] = &[
         about: "seconds the check command may run",
     },
     Var {
+        name: "ORC_SETUP_CMD",
+        default: "",
+        about: "run (sh -c) in each new worktree before its agent starts; else .orc/setup",
+    },
+    Var {
+        name: "ORC_SETUP_TIMEOUT",
+        default: "600",
+        about: "seconds the setup may run before the launch fails",
+    },
+    Var {
         name: "ORC_REVIEW",
         default: "true",
         about: "orc-dispatch: a reviewer looks at verified work before it is merged",

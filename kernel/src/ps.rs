@@ -28,6 +28,10 @@ pub struct Row {
     pub alive: String,
     /// Seconds since the attempt started (to the end, once ended).
     pub uptime_s: u64,
+    /// Memory in use by the running worker's processes, in KiB: its
+    /// cgroup's `memory.current` where the memory controller is there, else
+    /// the resident memory of every process of the worker but the shim.
+    pub memory_kib: Option<u64>,
     /// The health verdict, when asked for.
     pub health: Option<crate::health::Verdict>,
     /// Why the record could not be read, if it could not.
@@ -57,6 +61,9 @@ impl Serialize for Row {
         }
         map.serialize_entry("alive", &self.alive)?;
         map.serialize_entry("uptime_s", &self.uptime_s)?;
+        if let Some(kib) = &self.memory_kib {
+            map.serialize_entry("memory_kib", kib)?;
+        }
         if let Some(health) = &self.health {
             map.serialize_entry("health", health)?;
         }
@@ -75,9 +82,17 @@ pub fn rows(state: &StateDir, session: Option<&Session>, health: bool) -> Result
     };
     let now = clock::now()?;
     let mut out = Vec::new();
+    // Read once, and only when some worker runs.
+    let mut table: Option<crate::contain::Table> = None;
     for session in &sessions {
         for proc in Proc::list(session)? {
             let mut row = row(session, &proc, &now);
+            if row.alive == Liveness::Alive.as_str()
+                && let Ok(Some(ids)) = proc.shim()
+            {
+                let table = table.get_or_insert_with(crate::contain::Table::read);
+                row.memory_kib = crate::contain::memory_kib(&proc, &ids, table);
+            }
             if health {
                 row.health = Some(crate::health::verdict(&proc, row.record.as_ref()));
             }
@@ -111,6 +126,7 @@ fn row(session: &Session, proc: &Proc, now: &chrono::DateTime<chrono::Utc>) -> R
         record,
         alive,
         uptime_s,
+        memory_kib: None,
         health: None,
         error,
     }

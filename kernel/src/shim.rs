@@ -199,6 +199,19 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         nice,
         shim: me,
     };
+    // Claude Code rewrites ~/.claude.json as it starts: one start-up at a
+    // time (startup.rs). A lock that cannot be taken only costs the guard.
+    let guard = if crate::startup::needs_guard(&opts.program) {
+        match crate::startup::Guard::take(&ctx.state) {
+            Ok(guard) => Some((guard, crate::clock::now_rfc3339()?)),
+            Err(e) => {
+                proc.log("orc-shim", &format!("no launch lock: {e}"))?;
+                None
+            }
+        }
+    } else {
+        None
+    };
     let child = match start_contained(&launch, &mut container, mode) {
         Ok(child) => child,
         Err(e) => {
@@ -260,6 +273,23 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
             container.describe()
         ),
     )?;
+    if let Some((guard, taken)) = guard {
+        let log_len = || std::fs::metadata(proc.log_path()).map_or(0, |m| m.len());
+        let quiet_len = log_len();
+        let held = guard.release_after_startup(
+            || agent.liveness() != crate::liveness::Liveness::Dead,
+            || log_len() > quiet_len,
+        );
+        proc.log(
+            "orc-shim",
+            &format!(
+                "launch lock held from {taken} to {} ({:.1}s) around {}'s start-up",
+                crate::clock::now_rfc3339()?,
+                held.as_secs_f64(),
+                opts.program
+            ),
+        )?;
+    }
 
     let sup = Supervised {
         proc: &proc,

@@ -15,8 +15,6 @@
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -309,11 +307,10 @@ fn assess(ctx: &Context, proc: &Proc, via: &'static str) -> Verdict {
         }
         Liveness::Dead => {}
     }
-    // The shim is verifiably gone and nobody wrote a result: the agent (if
-    // it somehow survived) is stopped, and the worker recorded as crashed.
-    if let Some(agent) = ids.agent.filter(|a| a.liveness() == Liveness::Alive) {
-        let _ = killpg(Pid::from_raw(agent.pid), Signal::SIGKILL);
-    }
+    // The shim is verifiably gone and nobody wrote a result: whatever of
+    // the worker survived it (the agent, what it started) is stopped, and
+    // the worker recorded as crashed.
+    let _ = crate::contain::stop_worker(proc, &ids, Duration::from_secs(10));
     let detail = match proc.slurm_job() {
         Some(job) => format!(
             "the shim (pid {}) died and slurm job {job} ended",

@@ -98,6 +98,39 @@ fn env_shows_origins_and_masks_secrets() {
 }
 
 #[test]
+fn env_says_how_far_the_agent_adapter_is_checked() {
+    let env = Life::new();
+    let rows = json_lines(&assert_ok(&run(env
+        .tool("orc-ctl")
+        .args(["env", "--json"]))));
+    let agent = rows.iter().find(|r| r["name"] == "ORC_AGENT").unwrap();
+    assert_eq!(agent["value"], "custom");
+    assert!(
+        agent["checked"]
+            .as_str()
+            .unwrap()
+            .contains("orc checks nothing of it"),
+        "{agent}"
+    );
+    for (name, line) in [
+        ("codex", "agent: codex: flags checked against codex 0.171.0"),
+        (
+            "claude",
+            "agent: claude: checked end to end against Claude Code 2.1.328",
+        ),
+    ] {
+        let table = assert_ok(&run(env.tool("orc-ctl").env("ORC_AGENT", name).arg("env")));
+        let got = table.lines().find(|l| l.starts_with("agent: ")).unwrap();
+        assert!(got.starts_with(line), "{got}");
+        assert_eq!(
+            got.contains("NOT checked: a worker turn"),
+            name == "codex",
+            "{got}"
+        );
+    }
+}
+
+#[test]
 fn logs_follow_prints_the_log_to_its_last_line() {
     let env = Life::new();
     env.issue(7, "hang");

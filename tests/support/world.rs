@@ -47,7 +47,7 @@ pub fn claude() -> Option<PathBuf> {
         }
         None => {
             eprintln!(
-                "note: skipping: `claude` is not on PATH \
+                "skipped: `claude` is not on PATH \
                  (npm install -g @anthropic-ai/claude-code@2.1.328)"
             );
             None

@@ -129,9 +129,14 @@ fn same_start(seen: u64, recorded: u64) -> bool {
 }
 
 /// Parse `/proc/<pid>/stat`; fields are counted from the last `)` since
-/// the command name may hold spaces and parentheses.
+/// the command name may hold spaces and parentheses. One `read` into a
+/// buffer on the stack: the shim reads the whole table on its crash path.
 fn read_entry(pid: i32) -> Option<Entry> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = file.read(&mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
     let after = &text[text.rfind(')')? + 1..];
     let f: Vec<&str> = after.split_whitespace().collect();
     // f[0] is field 3 (state): field n is f[n - 3].

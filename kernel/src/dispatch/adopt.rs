@@ -196,10 +196,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             // step finds the pull request merged and reaps.
             Phase::Done { end: End::Merged }
                 if self.set.land.place == crate::land::Where::Github
-                    && rec
-                        .worktree
-                        .as_deref()
-                        .is_some_and(|w| std::path::Path::new(w).is_dir()) =>
+                    && unreaped(&self.ctx.repo()?.root, &rec) =>
             {
                 item.j.phase = Phase::Merging;
             }
@@ -276,4 +273,20 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         let ended = worker::end(&self.ctx, proc, Outcome::Error, why, "orc-dispatch", None)?;
         Ok(ended.unwrap_or(rec))
     }
+}
+
+/// Whether a merged worker's worktree or branch is still there.
+fn unreaped(root: &std::path::Path, rec: &Record) -> bool {
+    let worktree = rec
+        .worktree
+        .as_deref()
+        .is_some_and(|w| std::path::Path::new(w).is_dir());
+    let branch = rec.branch.as_deref().is_some_and(|b| {
+        crate::land::Git::at(root)
+            .commit_of(&format!("refs/heads/{b}"))
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    worktree || branch
 }

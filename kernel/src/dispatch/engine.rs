@@ -185,6 +185,8 @@ pub(super) struct Dispatcher<'a, E> {
     pub next_poll: Instant,
     /// When workers were last checked for stalls.
     pub stall_checked: Option<Instant>,
+    /// When `queue.json` was last written.
+    pub published: Option<Instant>,
     /// Tells a person about results that need one.
     pub alerts: crate::alert::Notifier,
     emit: E,
@@ -220,6 +222,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
             progress: HashMap::new(),
             next_poll: Instant::now(),
             stall_checked: None,
+            published: None,
             alerts,
             items: Vec::new(),
             outside: HashMap::new(),
@@ -322,7 +325,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
             self.check_stalls()?;
             self.judge_holds()?;
             self.start_ready()?;
-            self.publish(true)?;
+            self.publish(true, false)?;
             if self.opts.once || (!self.opts.follow && self.settled()) {
                 return Ok(());
             }
@@ -386,6 +389,12 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
         if self.opts.follow {
             wait = wait.min(self.next_poll.saturating_duration_since(Instant::now()));
         }
+        if self.dirty
+            && let Some(t) = self.published
+        {
+            let due = t + super::view::PUBLISH_EVERY;
+            wait = wait.min(due.saturating_duration_since(Instant::now()));
+        }
         if let Some(t) = timer {
             wait = wait.min(self.clock.until(t)).max(Duration::from_millis(1));
         }
@@ -445,7 +454,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
             .collect();
         let summary = Summary::of(outcomes, self.opts.dry_run, started.elapsed().as_secs_f64());
         if !self.opts.dry_run {
-            self.publish(false)?;
+            self.publish(false, true)?;
         }
         self.alerts.flush(std::time::Duration::from_secs(15));
         self.emit(Step::Summary(summary.clone()))?;

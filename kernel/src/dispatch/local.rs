@@ -1,8 +1,11 @@
 //! The local end of a worker's claim, without GitHub (`ORC_MERGE=local`,
 //! the default with the local tracker): orc checks the branch itself, runs
 //! the project's check on its tip, has it reviewed, merges it into the base,
-//! closes the issue file and reaps the worktree and branch — each step
-//! through [`crate::land`], each decision written to the journal first.
+//! closes the issue (its file, or the GitHub issue) and reaps the worktree
+//! and branch — each step through [`crate::land`], each decision written to
+//! the journal first. The check runs in the dispatcher's loop: while it
+//! runs, other workers go on under their shims, and their ends wait for the
+//! next turn.
 
 use crate::error::Result;
 use crate::ids::Kind;
@@ -189,6 +192,17 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             }
             Closed::InPlace => detail.push_str("; issue file closed"),
             Closed::No => {}
+        }
+        if self.tracker == TrackerKind::Github {
+            // Merged here, tracked on GitHub: the GitHub issue is closed.
+            let body = format!("Merged into {base} as {commit} by orc-dispatch ({branch}).");
+            match self.gh.issue_close(issue, &body) {
+                Ok(()) => detail.push_str("; GitHub issue closed"),
+                Err(e) => self.emit(Step::Warning {
+                    issue: Some(issue),
+                    detail: format!("merged, but the issue could not be closed: {e}"),
+                })?,
+            }
         }
         let proof = Proof {
             base: &base,

@@ -41,10 +41,13 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 applied: reply.ok,
                 detail: reply.detail.clone(),
             })?;
-            inbox::answer(&session, &req, &reply)?;
             if reply.ok {
                 self.sort_items();
             }
+            // What `orc-queue` shows next is what the order did.
+            self.judge_holds()?;
+            self.publish(true, true)?;
+            inbox::answer(&session, &req, &reply)?;
         }
         Ok(())
     }

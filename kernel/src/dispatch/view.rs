@@ -12,13 +12,31 @@ use super::engine::{Dispatcher, Item};
 use super::journal::{End, Phase, Stop};
 use super::step::Line;
 
+/// The shortest time between two writes of `queue.json` while it changes.
+pub(super) const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
     /// Write `queue.json` if anything changed (always when `running` is
-    /// false: the dispatcher is stopping and says so).
-    pub(super) fn publish(&mut self, running: bool) -> Result<()> {
+    /// false: the dispatcher is stopping and says so; at once when
+    /// `force`).
+    pub(super) fn publish(&mut self, running: bool, force: bool) -> Result<()> {
         if self.opts.dry_run || (running && !self.dirty) {
             return Ok(());
         }
+        // A thousand issues are a few hundred kilobytes: written at most
+        // every PUBLISH_EVERY while the queue churns (the wait is cut short
+        // so a change is never later than that), at once on a person's
+        // order and when the dispatcher stops.
+        let now = std::time::Instant::now();
+        if running
+            && !force
+            && self
+                .published
+                .is_some_and(|t| now.duration_since(t) < PUBLISH_EVERY)
+        {
+            return Ok(());
+        }
+        self.published = Some(now);
         self.dirty = false;
         let nices = self.effective_nices();
         let issues = self

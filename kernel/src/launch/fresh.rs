@@ -136,6 +136,7 @@ impl Plan for Fresh {
             worktree: wt.path,
             branch: wt.branch,
             base: base.name,
+            made: true,
         })
     }
 

@@ -3,7 +3,8 @@
 //! 1. the plan claims the issue (its lock, the checks before anything is made);
 //! 2. capacity is checked, then, under the session's spawn slot, checked
 //!    again and the plan makes or renews the record;
-//! 3. the plan puts the worktree in place (with its task file);
+//! 3. the plan puts the worktree in place (with its task file); a new one
+//!    gets its included files and runs the project's setup (prep.rs);
 //! 4. `.orc-env` is written and the worktree is trusted in `~/.claude.json`;
 //! 5. the plan says what the agent is told; the record becomes READY;
 //! 6. the shim starts the agent, and the launch waits until it has;
@@ -26,6 +27,7 @@ use crate::trust;
 
 use super::capacity;
 use super::env::{env_file, worker_env};
+use super::prep;
 use super::request::Spawned;
 use super::start::{self, AgentStart};
 use super::target::Target;
@@ -40,6 +42,9 @@ pub(crate) struct Place {
     pub branch: String,
     /// The branch's base.
     pub base: String,
+    /// Whether this launch made the worktree (a resume reuses its own):
+    /// a new one gets the included files and the setup (prep.rs).
+    pub made: bool,
 }
 
 /// What differs between a new worker, a resume and a reviewer.
@@ -91,6 +96,14 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
     let place = plan.place(ctx, t, &proc, &mut undo)?;
 
     let env = worker_env(ctx, t.kind, t.issue);
+    if place.made {
+        let copied = prep::include(&t.repo.root, &place.worktree)?;
+        if !copied.is_empty() {
+            let names: Vec<String> = copied.iter().map(|p| p.display().to_string()).collect();
+            proc.log("orc-spawn", &format!("included: {}", names.join(", ")))?;
+        }
+        prep::setup(ctx, &proc, &place.worktree, &env)?;
+    }
     write_atomic(
         &place.worktree.join(ENV_FILE),
         env_file(&env).as_bytes(),
@@ -106,7 +119,7 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
     let record = proc.update(|r| plan.ready(r, t, &place, &agent, &clock::now_rfc3339()?))?;
 
     start::shim(ctx, t, &proc, &place.worktree, &launch, env)?;
-    let started = start::wait(&proc)?;
+    let started = start::wait(&ctx.state, &proc)?;
     undo.disarm();
     // A Slurm worker's job id, once the shim has found it in the queue.
     let mut warnings = plan.warnings();

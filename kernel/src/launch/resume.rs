@@ -197,6 +197,7 @@ impl Plan for Resume {
             worktree,
             branch: old.branch.clone().unwrap_or_default(),
             base: old.base.clone().unwrap_or_default(),
+            made: false,
         })
     }
 

@@ -122,6 +122,7 @@ impl Plan for Reviewer {
             worktree: path,
             branch: branch.clone(),
             base: wrec.base.clone().unwrap_or_default(),
+            made: true,
         })
     }
 

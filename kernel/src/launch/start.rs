@@ -9,6 +9,7 @@ use crate::backend::{self, Backend, ShimLaunch};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::liveness::Liveness;
+use crate::paths::StateDir;
 use crate::procdir::Proc;
 use crate::record::Outcome;
 
@@ -114,11 +115,17 @@ fn find_program(program: &str, env: &[(String, String)], cwd: &Path) -> Result<(
         })
 }
 
+/// The longest a launch waits while other agents' start-ups hold the
+/// launch lock (startup.rs) ahead of its own.
+const QUEUE_DEADLINE: Duration = Duration::from_secs(900);
+
 /// Wait until the shim has started the agent. Returns (agent pid, shim pid).
 /// If the shim died first, or ended the worker with `error`, that is the
-/// launch's failure.
-pub(crate) fn wait(proc: &Proc) -> Result<(Option<i32>, Option<i32>)> {
-    let deadline = Instant::now() + START_DEADLINE;
+/// launch's failure. Time spent queued for the launch lock, while other
+/// Claude start-ups hold it, does not count against the start deadline.
+pub(crate) fn wait(state: &StateDir, proc: &Proc) -> Result<(Option<i32>, Option<i32>)> {
+    let mut deadline = Instant::now() + START_DEADLINE;
+    let queue_end = Instant::now() + QUEUE_DEADLINE;
     loop {
         let ids = proc.shim()?;
         if let Some(ids) = ids
@@ -144,6 +151,13 @@ pub(crate) fn wait(proc: &Proc) -> Result<(Option<i32>, Option<i32>)> {
             )
             .hint("the log says why"));
         }
+        if Instant::now() >= deadline
+            && Instant::now() < queue_end
+            && ids.is_some_and(|i| i.shim.liveness() == Liveness::Alive)
+            && launch_lock_busy(state)
+        {
+            deadline = Instant::now() + START_DEADLINE;
+        }
         if Instant::now() >= deadline {
             if let Some(shim) = ids
                 .map(|i| i.shim)
@@ -161,6 +175,15 @@ pub(crate) fn wait(proc: &Proc) -> Result<(Option<i32>, Option<i32>)> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Whether another start-up (or an edit of `~/.claude.json`) holds the
+/// launch lock now.
+fn launch_lock_busy(state: &StateDir) -> bool {
+    matches!(
+        crate::lock::named(state, crate::trust::LOCK, false),
+        Ok(None)
+    )
 }
 
 /// Wait until the shim of a Slurm worker has found its job's id (or the

@@ -59,9 +59,10 @@ pub fn kill_rest(container: &Container, shim: ProcessId, agent: ProcessId) {
     // The cgroup and the agent's group, while the zombie holds its pgid.
     container.kill_all(shim, agent, false);
     let _ = waitpid(Pid::from_raw(agent.pid), None);
-    // Orphans of the agent are the shim's children by now; none means the
+    // In a cgroup, cgroup.kill has reached every process already. Else:
+    // orphans of the agent are the shim's children by now; none means the
     // agent left nothing behind and the process table need not be read.
-    if any_child_left() {
+    if container.cgroup.is_none() && any_child_left() {
         container.kill_all(shim, agent, true);
     }
 }
