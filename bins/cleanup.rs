@@ -14,13 +14,20 @@ use orc_kernel::ids::{Issue, Kind};
 const EXAMPLES: &str =
     "  orc-cleanup 42                 # stop it if it runs, remove everything but the log
   orc-cleanup --keep-worktree 42 # keep the worktree and branch for a person to look at
-  orc-cleanup --force 42         # also discard uncommitted changes and unmerged commits";
+  orc-cleanup --force 42         # also discard uncommitted changes and unmerged commits
+                                 # (each tip is logged first: git branch <name> <tip> recovers it)";
 
 /// Stop the worker if it runs; remove its worktree, branch (never the
 /// base), trust entry and proc directory; release the issue lock. The log
-/// is kept under sessions/<s>/logs/. A branch with commits found nowhere
-/// else is kept unless the worker merged or --force is given. Running it
-/// twice is fine; it works when the worktree is already gone.
+/// is kept under sessions/<s>/logs/. Nothing is deleted on anyone's word: a
+/// branch goes only when its tip is reachable from the base (local or
+/// upstream) or another ref, or is the head of a pull request GitHub
+/// reports merged; otherwise it is kept and the exit status is 7. A
+/// worktree with uncommitted changes or commits on no branch refuses the
+/// cleanup (exit 7, nothing changed). --force discards them, after writing
+/// each tip to the worker's log and the event stream. A branch orc did not
+/// create is never deleted. Running it twice is fine; it works when the
+/// worktree is already gone.
 #[derive(Parser)]
 #[command(name = "orc-cleanup", version, after_long_help = after_help(EXAMPLES, &[]))]
 struct Cli {
@@ -29,8 +36,9 @@ struct Cli {
     /// Keep the worktree and its branch.
     #[arg(long)]
     keep_worktree: bool,
-    /// Discard uncommitted changes and unmerged commits; clean up a worker
-    /// whose record cannot be read.
+    /// Discard uncommitted changes, commits on no branch and unmerged
+    /// branches (their tips logged first); clean up a worker whose record
+    /// cannot be read.
     #[arg(long)]
     force: bool,
     /// worker or reviewer.
@@ -62,10 +70,24 @@ fn main() -> ExitCode {
                     "orc-cleanup: kept branch {branch}: it has commits found nowhere else (--force deletes it)"
                 );
             }
+            for branch in &done.foreign_branches {
+                eprintln!("orc-cleanup: left branch {branch} alone: orc did not create it");
+            }
+            for d in &done.discarded {
+                let what = d.branch.as_deref().or(d.worktree.as_deref()).unwrap_or("?");
+                eprintln!(
+                    "orc-cleanup: discarded {what} at {} (git branch <name> {} recovers it)",
+                    d.tip, d.tip
+                );
+            }
             if let Some(log) = &done.log {
                 eprintln!("orc-cleanup: log kept at {log}");
             }
         }
-        Ok(exit::OK)
+        if done.kept_branches.is_empty() {
+            Ok(exit::OK)
+        } else {
+            Ok(exit::WORK_KEPT)
+        }
     })
 }

@@ -228,7 +228,13 @@ fn run(verb: Verb) -> Result<u8> {
                 w.kind, w.target
             ),
         },
-        Verb::Resume { which, prompt } => print_json(&ctl::resume(&find(&ctx, &which)?, prompt)?)?,
+        Verb::Resume { which, prompt } => {
+            let spawned = ctl::resume(&find(&ctx, &which)?, prompt)?;
+            for w in &spawned.warnings {
+                eprintln!("orc-ctl: warning: {w}");
+            }
+            print_json(&spawned)?
+        }
         Verb::Nice { which, level } => print_json(&ctl::nice(&find(&ctx, &which)?, &level)?)?,
         Verb::Recover(w) => print_json(&ctl::recover(&find(&ctx, &w)?)?)?,
         Verb::Gc { dry_run, json } => {

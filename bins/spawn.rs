@@ -48,7 +48,9 @@ struct Cli {
     /// OWNER/REPO of the GitHub issue.
     #[arg(long)]
     repo: Option<String>,
-    /// Start a new attempt of a suspended or ended worker in its worktree.
+    /// Start a new attempt of a suspended or ended worker in its worktree:
+    /// the worktree is trusted again, the agent is told it resumes and why
+    /// (prompt and task file), and a missing checkpoint is warned about.
     #[arg(long)]
     resume: bool,
     /// The agent's prompt (default: the built-in worker prompt).
@@ -90,6 +92,9 @@ fn main() -> ExitCode {
             pr: cli.pr,
         };
         let spawned = spawn::spawn(&ctx, &req)?;
+        for w in &spawned.warnings {
+            eprintln!("orc-spawn: warning: {w}");
+        }
         cli::out(&serde_json::to_string(&spawned).unwrap_or_default())?;
         Ok(exit::OK)
     })

@@ -46,6 +46,7 @@ fn twice_in_a_row_is_fine_and_the_log_is_kept() {
         second,
         serde_json::json!({"issue": 7, "kind": "worker", "stopped": false,
             "worktrees": [], "branches": [], "kept_branches": [],
+            "foreign_branches": [], "discarded": [],
             "proc_removed": false, "lock_released": false, "log": null})
     );
     env.assert_nothing_left(&git);
@@ -114,21 +115,40 @@ fn a_dirty_worktree_is_refused_without_force() {
     let out = env.run("orc-cleanup", &["7"]);
     assert_fails(
         &out,
-        1,
+        7,
         &format!(
             "orc-cleanup: error: the worktree has uncommitted changes ({})",
             w.worktree.display()
         ),
     );
     assert!(
-        stderr(&out).contains("hint: commit or stash them, or pass --force to discard them"),
+        stderr(&out)
+            .contains("hint: commit or stash them, or `orc-cleanup --force 7` discards them"),
         "{}",
         stderr(&out)
     );
     before.assert_same(&env.snapshot());
 
-    env.cleanup(7, &["--force"]);
+    // Forced, the changes are discarded, but first kept in a commit that
+    // the log and the event stream name.
+    let forced = cleanup_json(&env, 7, &["--force"]);
     env.assert_nothing_left(&git);
+    let d = &forced["discarded"][0];
+    assert_eq!(d["worktree"], w.worktree.to_str().unwrap());
+    let changes = d["changes"].as_str().unwrap();
+    assert_eq!(
+        env.git(&["show", &format!("{changes}:notes.txt")]),
+        "half a thought\n"
+    );
+    let events = env.events();
+    let discarded: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "discarded")
+        .collect();
+    assert_eq!(discarded.len(), 1, "{events:?}");
+    assert_eq!(&discarded[0]["discarded"], d);
+    let logs = env.kept_logs();
+    assert!(logs[0].1.contains(changes), "{logs:?}");
 }
 
 #[test]
@@ -139,13 +159,15 @@ fn a_crashed_worker_s_commits_are_kept_unless_forced() {
     let w = env.spawn(7, &[]);
     assert_eq!(env.watch_one(7)["result"], "crashed");
     let tip = env.git(&["rev-parse", &w.branch]);
-    let done = cleanup_json(&env, 7, &[]);
+    let out = run(env.tool("orc-cleanup").args(["--json", "7"]));
+    assert_eq!(out.status.code(), Some(7), "work kept: {}", stderr(&out));
+    let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(done["kept_branches"], serde_json::json!([w.branch]));
     assert_eq!(done["branches"], serde_json::json!([]));
     assert!(!w.worktree.exists());
     assert_eq!(env.git(&["rev-parse", &w.branch]), tip, "the work is kept");
     let out = env.run("orc-cleanup", &["7"]);
-    assert_ok(&out);
+    assert_eq!(out.status.code(), Some(7));
     assert_eq!(
         stderr(&out),
         format!(
@@ -156,7 +178,21 @@ fn a_crashed_worker_s_commits_are_kept_unless_forced() {
 
     let forced = cleanup_json(&env, 7, &["--force"]);
     assert_eq!(forced["branches"], serde_json::json!([w.branch]));
+    assert_eq!(
+        forced["discarded"],
+        serde_json::json!([{"branch": w.branch, "tip": tip.trim()}])
+    );
     env.assert_nothing_left(&git);
+    // The tip was recorded before the branch went: it can be brought back.
+    let events = env.events();
+    let d = events.iter().find(|e| e["event"] == "discarded").unwrap();
+    assert_eq!(d["discarded"]["tip"], tip.trim());
+    assert!(
+        fs::read_to_string(env.session().dir().join("logs/discarded.log"))
+            .unwrap()
+            .contains(tip.trim())
+    );
+    env.git(&["branch", "recovered", tip.trim()]);
 }
 
 #[test]

@@ -245,8 +245,10 @@ fn titles_without_ascii_letters_get_unique_usable_branches() {
 fn a_branch_of_the_issue_holding_commits_is_never_deleted() {
     let env = Life::new();
     add_issue(&env, 7, "New title", "fail");
-    // A worker of an earlier title left a branch with a commit.
+    // A worker of an earlier title left a branch (marked as orc's, as
+    // orc-spawn marks the branches it creates) with a commit.
     env.git(&["branch", "issue/7-old-title"]);
+    env.git(&["config", "branch.issue/7-old-title.orc-issue", "7"]);
     let wt = env.root.join("old");
     env.git(&[
         "worktree",
@@ -259,17 +261,21 @@ fn a_branch_of_the_issue_holding_commits_is_never_deleted() {
     git_in(&env, &wt, &["add", "work.txt"]);
     git_in(&env, &wt, &["commit", "-q", "-m", "precious work"]);
     env.git(&["worktree", "remove", wt.to_str().unwrap()]);
+    let tip = env.git(&["rev-parse", "issue/7-old-title"]);
     state_in_use(&env);
     let before = comparable(&env);
 
     let out = env.run("orc-spawn", &["7"]);
     assert_fails(
         &out,
-        1,
-        "orc-spawn: error: branch issue/7-old-title from an earlier worker has commits not on main",
+        7,
+        &format!(
+            "orc-spawn: error: branch issue/7-old-title has commits found nowhere else ({})",
+            tip.trim()
+        ),
     );
     assert!(
-        stderr(&out).contains("hint: merge or push it"),
+        stderr(&out).contains("hint: merge or push it, or `orc-cleanup --force 7` discards it"),
         "{}",
         stderr(&out)
     );

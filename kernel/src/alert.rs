@@ -122,7 +122,7 @@ impl Notifier {
         self.sent.insert(alert.key(), alert.reason.clone());
         self.save()?;
         let mut channels = Vec::new();
-        if self.desktop && crate::schedule::desktop::command("orc", "").is_some() {
+        if self.desktop && crate::desktop::command("orc", "").is_some() {
             channels.push("desktop".to_string());
         }
         if self.webhook.is_some() {
@@ -199,7 +199,7 @@ fn deliver(
 ) {
     let text = alert.text(session.name());
     if desktop {
-        crate::schedule::desktop::notify("orc needs a person", &text);
+        crate::desktop::notify("orc needs a person", &text);
     }
     let mut failures = Vec::new();
     if let Some(url) = webhook
@@ -221,6 +221,7 @@ fn deliver(
             state: None,
             result: Some(alert.reason.clone()),
             detail,
+            discarded: None,
             pid: std::process::id(),
         };
         let _ = events::append(session, &event);

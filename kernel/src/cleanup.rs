@@ -1,8 +1,12 @@
 //! Reaping: stop a worker if it runs, then remove its worktree, branch,
 //! trust entry and proc directory and release its lock, keeping the
 //! lifecycle log. Idempotent, and it works when the worktree is gone.
+//! Nothing found nowhere else is deleted without `--force` (see
+//! `cleanup/worktrees.rs`).
 
-use std::path::{Path, PathBuf};
+mod worktrees;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,7 +21,6 @@ use crate::lock::IssueLock;
 use crate::paths;
 use crate::procdir::Proc;
 use crate::record::{Outcome, Record};
-use crate::repo::Repo;
 use crate::trust;
 use crate::worker;
 use crate::worktree;
@@ -27,8 +30,9 @@ use crate::worktree;
 pub struct Options {
     /// Keep the worktree and its branch (and their trust entry).
     pub keep_worktree: bool,
-    /// Remove uncommitted changes and unmerged branches, and clean up a
-    /// worker whose record cannot be read.
+    /// Discard uncommitted changes, commits on no branch and unmerged
+    /// branches (each tip logged first), and clean up a worker whose record
+    /// cannot be read. A branch orc did not create is never deleted.
     pub force: bool,
 }
 
@@ -47,6 +51,10 @@ pub struct Cleaned {
     pub branches: Vec<String>,
     /// Branches kept because they hold commits found nowhere else.
     pub kept_branches: Vec<String>,
+    /// Branches of the issue's shape that orc did not create: left alone.
+    pub foreign_branches: Vec<String>,
+    /// What `--force` discarded, each tip recorded first.
+    pub discarded: Vec<crate::events::Discarded>,
     /// Whether the proc directory was removed.
     pub proc_removed: bool,
     /// Whether the issue lock was released.
@@ -89,12 +97,40 @@ pub fn cleanup(ctx: &Context, kind: Kind, issue: Issue, opts: Options) -> Result
         }
     }
     if !opts.keep_worktree && kind == Kind::Worker {
-        remove_worktrees(ctx, &repo, issue, record.as_ref(), opts.force, &mut done)?;
+        let removed = worktrees::remove(ctx, &repo, issue, record.as_ref(), &proc, opts.force)?;
+        done.worktrees = removed.worktrees;
+        done.branches = removed.branches;
+        done.kept_branches = removed.kept_branches;
+        done.foreign_branches = removed.foreign_branches;
+        done.discarded = removed.discarded;
     }
     if !opts.keep_worktree && kind == Kind::Reviewer {
-        // The reviewer's detached copy holds nothing of its own.
+        // The reviewer's detached copy holds nothing of its own, unless it
+        // committed there against its instructions.
         let path = crate::review::review_path(&repo, issue);
         if path.exists() {
+            if let Some(head) = worktrees::reviewer_head_unheld(&repo, &path)? {
+                if opts.force {
+                    let d = crate::events::Discarded {
+                        branch: None,
+                        worktree: Some(path.display().to_string()),
+                        tip: head,
+                        changes: None,
+                    };
+                    worktrees::record_discard(ctx, &proc, issue, &d)?;
+                    done.discarded.push(d);
+                } else {
+                    return Err(Error::new(
+                    crate::error::Kind::WorkKept,
+                    format!("the review worktree's HEAD ({head}) has commits found on no branch"),
+                    path.display().to_string(),
+                )
+                .hint(format!(
+                    "keep them with `git -C {} branch <name>`, or `orc-cleanup --force --kind reviewer {issue}` discards them",
+                    path.display()
+                )));
+                }
+            }
             worktree::remove_worktree(&repo, &path, "")?;
             if let Ok(home) = paths::home() {
                 trust::revoke(&ctx.state, &home, &path)?;
@@ -182,92 +218,6 @@ fn kill_and_wait(proc: &Proc, ids: Option<crate::procdir::ShimIds>) -> Result<bo
         ));
     }
     Ok(true)
-}
-
-fn remove_worktrees(
-    ctx: &Context,
-    repo: &Repo,
-    issue: Issue,
-    record: Option<&Record>,
-    force: bool,
-    done: &mut Cleaned,
-) -> Result<()> {
-    let base = match record.and_then(|r| r.base.clone()) {
-        Some(name) => worktree::resolve_base(repo, Some(&name))
-            .or_else(|_| worktree::resolve_base(repo, None)),
-        None => worktree::resolve_base(repo, None),
-    };
-    let base = base.ok();
-    let found = worktree::find(repo, issue)?;
-    // Refuse before removing anything: work that exists nowhere else.
-    for f in &found {
-        if let Some(path) = f.path.as_deref().filter(|p| p.is_dir())
-            && !force
-            && is_dirty(path)?
-        {
-            return Err(Error::failure(
-                "the worktree has uncommitted changes",
-                path.display().to_string(),
-            )
-            .hint("commit or stash them, or pass --force to discard them"));
-        }
-    }
-    let merged = record.and_then(|r| r.result) == Some(Outcome::Merged);
-    let home = paths::home().ok();
-    for f in found {
-        let keep_branch = match (&f.branch, &base) {
-            (Some(branch), Some(base)) => {
-                !force && !merged && unique_commits(repo, branch, &base.start)?
-            }
-            _ => false,
-        };
-        let base_name = base.as_ref().map_or("", |b| b.name.as_str());
-        if let Some(path) = &f.path {
-            worktree::remove_worktree(repo, path, base_name)?;
-            if let Some(home) = &home {
-                trust::revoke(&ctx.state, home, path)?;
-            }
-            done.worktrees.push(path.display().to_string());
-        }
-        if let Some(branch) = f.branch {
-            if keep_branch {
-                done.kept_branches.push(branch);
-            } else {
-                worktree::remove_branch(repo, &branch, base_name)?;
-                done.branches.push(branch);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Uncommitted changes, ignoring orc's own files (excluded by info/exclude).
-fn is_dirty(path: &Path) -> Result<bool> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(path)
-        .args(["status", "--porcelain", "--untracked-files=normal"])
-        .output()
-        .map_err(|e| Error::io("run git status in", path, e))?;
-    if !out.status.success() {
-        // Not a usable worktree any more (half-deleted): nothing to save.
-        return Ok(false);
-    }
-    Ok(!out.stdout.is_empty())
-}
-
-/// Whether `branch` has commits beyond `base` that no remote branch holds.
-fn unique_commits(repo: &Repo, branch: &str, base: &str) -> Result<bool> {
-    if worktree::commits_beyond(repo, branch, base)? == 0 {
-        return Ok(false);
-    }
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(&repo.root)
-        .args(["branch", "-r", "--contains", branch])
-        .output()
-        .map_err(|e| Error::io("run git branch in", &repo.root, e))?;
-    Ok(out.status.success() && out.stdout.is_empty())
 }
 
 /// Move the worker's log to `sessions/<s>/logs/<kind>-<N>.<attempt>.log`.

@@ -177,7 +177,7 @@ fn one_dispatcher(ctx: &Context) -> Result<FileLock> {
 
 /// The pid of the dispatcher that runs `session`'s queue, if one does.
 pub fn running_pid(session: &crate::session::Session) -> Option<u32> {
-    let text = std::fs::read_to_string(crate::queue::inbox::pid_path(session)).ok()?;
+    let text = crate::fsutil::read_string_nofollow(&crate::queue::inbox::pid_path(session)).ok()?;
     text.trim().parse().ok()
 }
 

@@ -25,6 +25,8 @@ pub enum Kind {
     Locked,
     /// A signal was not applied: a stronger one is pending (exit 6).
     NotApplied,
+    /// Work found nowhere else was kept, not deleted (exit 7).
+    WorkKept,
     /// Temporary failure, retry later (exit 75).
     TempFail,
     /// A wait ran out of time (exit 124).
@@ -132,6 +134,7 @@ impl Error {
             Kind::AtCapacity => exit::AT_CAPACITY,
             Kind::Locked => exit::LOCKED,
             Kind::NotApplied => exit::NOT_APPLIED,
+            Kind::WorkKept => exit::WORK_KEPT,
             Kind::TempFail => exit::TEMPFAIL,
             Kind::Timeout => exit::TIMEOUT,
             Kind::BrokenPipe => exit::OK,

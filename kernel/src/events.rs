@@ -32,8 +32,30 @@ pub struct Event {
     /// Free text.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// What a forced cleanup discarded, so a person can get it back with
+    /// `git branch <name> <tip>` until git's own gc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discarded: Option<Discarded>,
     /// The process that wrote the event.
     pub pid: u32,
+}
+
+/// Work a forced cleanup discarded: a branch's tip, or a worktree's HEAD
+/// (and a commit of its uncommitted changes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discarded {
+    /// The branch deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The worktree removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<String>,
+    /// The commit the branch or the worktree's HEAD pointed at.
+    pub tip: String,
+    /// A commit of the worktree's uncommitted changes, untracked files
+    /// included (`git checkout <sha> -- .` restores them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<String>,
 }
 
 impl Event {
@@ -47,6 +69,7 @@ impl Event {
             state: Some(record.state.to_string()),
             result: record.result.map(|r| r.to_string()),
             detail: record.detail.clone(),
+            discarded: None,
             pid: std::process::id(),
         })
     }

@@ -17,6 +17,9 @@ pub const AT_CAPACITY: u8 = 4;
 pub const LOCKED: u8 = 5;
 /// `orc-signal`: not applied, a stronger signal is already pending.
 pub const NOT_APPLIED: u8 = 6;
+/// `orc-cleanup`, `orc-spawn`: work found nowhere else was kept (a branch,
+/// a worktree's changes or commits); `orc-cleanup --force` discards it.
+pub const WORK_KEPT: u8 = 7;
 /// Temporary failure (the agent was throttled); retry later.
 pub const TEMPFAIL: u8 = 75;
 /// `orc-watch`: the timeout passed before the workers ended; any tool: a
@@ -35,6 +38,7 @@ Exit codes:
   4    at capacity (orc-spawn)
   5    issue locked (orc-spawn, orc-lock)
   6    signal not applied: a stronger one is pending (orc-signal)
+  7    work kept: a branch or worktree holds work found nowhere else (orc-cleanup, orc-spawn)
   75   temporary failure (throttled)
   124  timeout (orc-watch; any tool whose lock wait ran out)
   128+n  the agent was killed by signal n (orc-shim)";

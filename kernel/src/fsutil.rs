@@ -85,6 +85,19 @@ pub fn open_read(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// The bytes of `path`, never read through a symlink.
+pub fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut open_read(path)?, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// The text of `path`, never read through a symlink.
+pub fn read_string_nofollow(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_nofollow(path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// The state directories this process checked ([`register_private_root`]):
 /// every directory below one is checked component by component.
 static ROOTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod contain;
 pub mod context;
 pub mod ctl;
+pub mod desktop;
 pub mod dispatch;
 pub mod ending;
 pub mod error;

@@ -363,7 +363,8 @@ impl IssueLock {
             .join("procs")
             .join(format!("worker-{}", self.issue))
             .join("state.json");
-        let worker: Record = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        let worker: Record =
+            serde_json::from_slice(&crate::fsutil::read_nofollow(&path).ok()?).ok()?;
         let same_repo = worker
             .repo
             .as_deref()

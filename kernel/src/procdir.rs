@@ -165,7 +165,7 @@ impl Proc {
     /// The worker's cgroup, as the shim recorded it in `cgroup` (none when
     /// it is contained by its process group).
     pub fn cgroup(&self) -> Option<PathBuf> {
-        let text = std::fs::read_to_string(self.dir.join("cgroup")).ok()?;
+        let text = crate::fsutil::read_string_nofollow(&self.dir.join("cgroup")).ok()?;
         let text = text.trim();
         (!text.is_empty()).then(|| PathBuf::from(text))
     }

@@ -15,7 +15,7 @@ pub mod backend;
 pub mod backend_kind;
 pub mod capture;
 pub mod cron;
-pub mod desktop;
+pub use crate::desktop;
 pub mod front;
 pub mod launchd_plist;
 pub mod next;

@@ -10,15 +10,18 @@
 //! (create, find, remove).
 
 mod base;
+pub mod contained;
 mod git;
+pub mod leftover;
+mod listing;
 mod naming;
+pub mod owner;
 #[cfg(test)]
 mod tests;
 
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -28,9 +31,11 @@ use crate::ids::Issue;
 use crate::repo::Repo;
 
 pub use base::{Base, resolve_base};
+pub use listing::{Found, find};
 pub use naming::{MAX_SLUG, branch_name, slug, worktree_path};
 
-use git::{full_ref, git, git_bytes, has_ref, run};
+use git::{full_ref, git, has_ref, run};
+use listing::list_worktrees;
 use naming::issues_dir;
 
 /// Lines orc keeps in the shared `info/exclude`: the worktrees inside the
@@ -48,33 +53,36 @@ pub struct Worktree {
     pub base: Base,
 }
 
-/// Something in the repository that belongs to an issue, whatever the
-/// issue's title was when it was made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
-    /// A registered worktree under `<root>/.worktrees/issue/` (its
-    /// directory may be gone from disk).
-    pub path: Option<PathBuf>,
-    /// A branch `issue/<N>-*`: the one checked out at `path`, or a branch
-    /// with no worktree.
-    pub branch: Option<String>,
-}
-
-/// Create the issue's worktree and branch from `base`. Leftovers of an
-/// earlier attempt for the same issue are removed first (the caller holds
-/// the issue lock, so nothing live uses them), and `info/exclude` gets
-/// [`EXCLUDES`]. On failure nothing of this call is left behind.
+/// Create the issue's worktree and branch from `base`, and mark the branch
+/// as orc's ([`owner`]). Leftovers of an earlier attempt for the same issue
+/// are removed first when nothing would be lost with them (the caller holds
+/// the issue lock, so nothing live uses them); otherwise the create is
+/// refused as cleanup would refuse (exit 7), and a person's own branch of
+/// the same shape is never touched. `info/exclude` gets [`EXCLUDES`]. On
+/// failure nothing of this call is left behind.
 pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Worktree> {
     let branch = branch_name(issue, title);
     let path = worktree_path(repo, issue, title);
     check_inside(repo, &path)?;
-    remove_issue(repo, issue, &base.name)?;
+    clear_leftovers(repo, issue, base, &branch)?;
     clear_target(&path)?;
     ensure_excludes(repo)?;
+    if has_ref(repo, &format!("refs/heads/{branch}"))? {
+        // Never ours to take over (clear_leftovers removed orc's own), and
+        // a rollback would delete it.
+        return Err(Error::failure(
+            "a branch of this name exists and orc did not create it",
+            branch,
+        )
+        .hint("rename it (git branch -m), or retitle the issue"));
+    }
     let start = full_ref(repo, &base.start)?;
     // A concurrent `remove` of another issue may delete the empty
     // `.worktrees/issue/` just after git created it; one retry covers that.
     for attempt in 0..2 {
+        // Marked before it exists: a spawn killed at any point never
+        // leaves a branch of orc's that looks like a person's.
+        owner::mark(repo, &branch, issue)?;
         let added = git(
             repo,
             [
@@ -108,6 +116,7 @@ pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Wor
             }
         }
     }
+    owner::unmark(repo, &branch);
     Err(Error::failure(
         "cannot create worktree",
         path.display().to_string(),
@@ -119,11 +128,22 @@ pub fn create(repo: &Repo, issue: Issue, title: &str, base: &Base) -> Result<Wor
 /// An earlier one at the same path is replaced.
 pub fn create_detached(repo: &Repo, path: &Path, rev: &str) -> Result<()> {
     check_inside(repo, path)?;
-    if path.exists()
-        || list_worktrees(repo)?
-            .iter()
-            .any(|(p, _)| same_path(p, path))
+    let earlier = list_worktrees(repo)?
+        .into_iter()
+        .find(|(p, _, _)| same_path(p, path));
+    if let Some((_, _, Some(head))) = &earlier
+        && path.is_dir()
+        && contained::holder(repo, head, None, &Default::default(), &[])?.is_none()
     {
+        // Commits made in the copy (against its instructions) are kept.
+        return Err(Error::new(
+            crate::error::Kind::WorkKept,
+            format!("the earlier copy's HEAD ({head}) has commits found on no branch"),
+            path.display().to_string(),
+        )
+        .hint("keep them on a branch (git -C <copy> branch <name>), or remove the copy with orc-cleanup --force"));
+    }
+    if path.exists() || earlier.is_some() {
         remove_worktree(repo, path, "")?;
     }
     clear_target(path)?;
@@ -217,6 +237,7 @@ fn rollback(repo: &Repo, path: &Path, branch: &str) {
     if has_ref(repo, &format!("refs/heads/{branch}")).unwrap_or(false) {
         let _ = git(repo, ["branch", "-D", "--", branch]);
     }
+    owner::unmark(repo, branch);
     remove_empty_parents(repo, path);
 }
 
@@ -266,10 +287,31 @@ pub fn remove_branch(repo: &Repo, branch: &str, base: &str) -> Result<()> {
     remove_parts(repo, None, Some(branch), base)
 }
 
-/// Remove every worktree and branch [`find`] reports for `issue`.
-pub fn remove_issue(repo: &Repo, issue: Issue, base: &str) -> Result<()> {
-    for found in find(repo, issue)? {
-        remove_parts(repo, found.path.as_deref(), found.branch.as_deref(), base)?;
+/// Remove the leftovers of `issue` that hold nothing found elsewhere;
+/// refuse (exit 7) when one does, and when a branch orc did not make has
+/// the name the new one needs.
+fn clear_leftovers(repo: &Repo, issue: Issue, base: &Base, branch: &str) -> Result<()> {
+    let judge = leftover::Judge {
+        base: Some(base),
+        recorded: None,
+        merged: &|_| Vec::new(),
+    };
+    let left = leftover::assess(repo, issue, &judge)?;
+    if let Some(refused) = leftover::refusal(&left, issue) {
+        return Err(refused);
+    }
+    if left.foreign.iter().any(|b| b == branch) {
+        return Err(Error::failure(
+            "a branch of this name exists and orc did not create it",
+            branch,
+        )
+        .hint("rename it (git branch -m), or retitle the issue"));
+    }
+    for path in &left.worktrees {
+        remove_parts(repo, Some(path), None, &base.name)?;
+    }
+    for b in &left.branches {
+        remove_parts(repo, None, Some(&b.name), &base.name)?;
     }
     Ok(())
 }
@@ -335,67 +377,6 @@ fn remove_empty_parents(repo: &Repo, path: &Path) {
     if path.parent() == Some(issues.as_path()) && fs::remove_dir(&issues).is_ok() {
         let _ = fs::remove_dir(repo.root.join(".worktrees"));
     }
-}
-
-/// The worktrees under `<root>/.worktrees/issue/<N>-*` and the branches
-/// `issue/<N>-*` of `issue`, found by number so a title changed since the
-/// spawn does not hide them.
-pub fn find(repo: &Repo, issue: Issue) -> Result<Vec<Found>> {
-    let prefix = format!("{issue}-");
-    let is_ours = |branch: &str| {
-        branch
-            .strip_prefix("issue/")
-            .and_then(|rest| rest.strip_prefix(&prefix))
-            .is_some_and(|slug| !slug.is_empty() && !slug.contains('/'))
-    };
-    let issues = issues_dir(repo);
-    let mut found = Vec::new();
-    for (path, branch) in list_worktrees(repo)? {
-        let in_place = path.parent() == Some(issues.as_path())
-            && path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix));
-        if in_place {
-            found.push(Found {
-                path: Some(path),
-                branch: branch.filter(|b| is_ours(b)),
-            });
-        }
-    }
-    let refs = git(
-        repo,
-        ["for-each-ref", "--format=%(refname)", "refs/heads/issue/"],
-    )?;
-    for branch in refs.lines().filter_map(|r| r.strip_prefix("refs/heads/")) {
-        let listed = found.iter().any(|f| f.branch.as_deref() == Some(branch));
-        if is_ours(branch) && !listed {
-            found.push(Found {
-                path: None,
-                branch: Some(branch.to_string()),
-            });
-        }
-    }
-    Ok(found)
-}
-
-/// `git worktree list --porcelain -z`: each worktree's path and branch
-/// (`None` when detached or bare).
-fn list_worktrees(repo: &Repo) -> Result<Vec<(PathBuf, Option<String>)>> {
-    let out = git_bytes(repo, ["worktree", "list", "--porcelain", "-z"])?;
-    let mut list = Vec::new();
-    let mut current: Option<(PathBuf, Option<String>)> = None;
-    for field in out.split(|&b| b == 0) {
-        if let Some(path) = field.strip_prefix(b"worktree ") {
-            list.extend(current.take());
-            current = Some((PathBuf::from(OsStr::from_bytes(path)), None));
-        } else if let Some(name) = field.strip_prefix(b"branch refs/heads/")
-            && let Some((_, branch)) = current.as_mut()
-        {
-            *branch = Some(String::from_utf8_lossy(name).into_owned());
-        }
-    }
-    list.extend(current);
-    Ok(list)
 }
 
 /// How many commits `branch` has that `base_start` has not.

@@ -40,13 +40,22 @@ pub fn default_prompt(
         if let Some(reason) = resume_reason {
             let _ = writeln!(p, "Reason for the resume: {reason}");
         }
-        if let Some(path) = checkpoint {
-            let _ = writeln!(
-                p,
-                "Read the checkpoint {} first: it names the phase reached, what is done and \
-                 what comes next. Continue from there; do not redo finished work.",
-                path.display()
-            );
+        match checkpoint {
+            Some(path) => {
+                let _ = writeln!(
+                    p,
+                    "Read the checkpoint {} first: it names the phase reached, what is done \
+                     and what comes next. Continue from there; do not redo finished work.",
+                    path.display()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    p,
+                    "There is no checkpoint: read `git log` and `git status` in the worktree \
+                     to see what is done. Continue from there; do not redo finished work."
+                );
+            }
         }
     }
     let _ = writeln!(

@@ -22,6 +22,9 @@ use super::journal::{self, End, Journal, Phase, Then};
 use super::step::{Line, Outcome, Step, Summary};
 use super::waiter::{Bells, Clock};
 
+/// The shortest time between two writes of `queue.json` while it changes.
+pub(super) const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// One issue of the run.
 #[derive(Debug, Clone)]
 pub(super) struct Item {
@@ -392,7 +395,7 @@ impl<'a, E: FnMut(&Line) -> Result<()>> Dispatcher<'a, E> {
         if self.dirty
             && let Some(t) = self.published
         {
-            let due = t + super::view::PUBLISH_EVERY;
+            let due = t + PUBLISH_EVERY;
             wait = wait.min(due.saturating_duration_since(Instant::now()));
         }
         if let Some(t) = timer {

@@ -253,6 +253,7 @@ pub fn apply_offline(session: &Session, issue: Issue, order: &Order) -> Result<R
         state: None,
         result: Some(order.name().into()),
         detail: detail.clone(),
+        discarded: None,
         pid: std::process::id(),
     };
     events::append(session, &event)?;

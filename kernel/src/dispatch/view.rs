@@ -8,12 +8,9 @@ use crate::ids::{Issue, Kind};
 use crate::queue::{self, DispatcherInfo, Entry, QueueFile, State};
 
 use super::Source;
-use super::engine::{Dispatcher, Item};
+use super::engine::{Dispatcher, Item, PUBLISH_EVERY};
 use super::journal::{End, Phase, Stop};
 use super::step::Line;
-
-/// The shortest time between two writes of `queue.json` while it changes.
-pub(super) const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
     /// Write `queue.json` if anything changed (always when `running` is

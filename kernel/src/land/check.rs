@@ -5,9 +5,7 @@
 //! the project's command line, like a CI step), in its own process group,
 //! with a timeout; its output goes to a log that outlives the worker.
 
-use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -74,12 +72,7 @@ fn run_in(dir: &Path, tip: &str, cmd: &str, timeout: Duration, log: &Path) -> Re
     if let Some(parent) = log.parent() {
         crate::fsutil::ensure_private_dir(parent)?;
     }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(log)
-        .map_err(|e| Error::io("open", log, e))?;
+    let mut file = crate::fsutil::open_append(log)?;
     let header = format!(
         "[{}] orc: check `{cmd}` on {tip} in {}\n",
         crate::clock::now_rfc3339().unwrap_or_default(),
@@ -164,7 +157,7 @@ fn describe(s: ExitStatus) -> String {
 
 /// The last [`TAIL_LINES`] lines of the log, at most [`TAIL_BYTES`].
 pub fn tail(log: &Path) -> String {
-    let text = std::fs::read(log).unwrap_or_default();
+    let text = crate::fsutil::read_nofollow(log).unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     let from = lines.len().saturating_sub(TAIL_LINES);

@@ -2,8 +2,9 @@
 //! the issue, create its worktree and branch from the base.
 
 use crate::agent::{self, AgentKind};
+use crate::clock;
 use crate::context::{Context, TASK_FILE};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind as ErrorKind, Result};
 use crate::fsutil::write_atomic;
 use crate::liveness::{Liveness, ProcessId};
 use crate::lock::{Holder, IssueLock, LockRecord};
@@ -12,8 +13,7 @@ use crate::record::{Record, State};
 use crate::repo::Repo;
 use crate::session::Session;
 use crate::tracker;
-use crate::worktree;
-use crate::{clock, ids::Issue};
+use crate::worktree::{self, contained, leftover};
 
 use super::pipeline::{Place, Plan};
 use super::request::Request;
@@ -102,8 +102,8 @@ impl Plan for Fresh {
         };
         let base =
             worktree::resolve_base(&t.repo, self.base.as_deref().or(ctx.config.get("ORC_BASE")))?;
-        refuse_unmerged_leftovers(&t.repo, t.issue, &base)?;
         let wt = worktree::create(&t.repo, t.issue, &issue.title, &base)?;
+        let start = contained::tip(&t.repo, &format!("refs/heads/{}", wt.branch))?;
         let (r, path, branch, base_name) = (
             t.repo.clone(),
             wt.path.clone(),
@@ -111,6 +111,15 @@ impl Plan for Fresh {
             base.name.clone(),
         );
         undo.push("the worktree", move || {
+            // An agent that started before the launch failed may have
+            // worked there already: only an untouched worktree goes.
+            if !untouched(&r, &path, &branch, start.as_deref())? {
+                return Err(Error::new(
+                    ErrorKind::WorkKept,
+                    "the worktree has new work; it is kept",
+                    path.display().to_string(),
+                ));
+            }
             worktree::remove(&r, &path, &branch, &base_name)
         });
         let repo_label = self
@@ -164,21 +173,26 @@ impl Plan for Fresh {
     }
 }
 
-/// A branch of this issue left from an earlier worker may hold commits
-/// found nowhere else (cleanup keeps such branches); creating the worktree
-/// would delete it, so refuse instead of losing work.
-fn refuse_unmerged_leftovers(repo: &Repo, issue: Issue, base: &worktree::Base) -> Result<()> {
-    for found in worktree::find(repo, issue)? {
-        let Some(branch) = found.branch else { continue };
-        if worktree::commits_beyond(repo, &branch, &base.start)? > 0 {
-            return Err(Error::failure(
-                format!("branch {branch} from an earlier worker has commits not on {}", base.name),
-                repo.root.display().to_string(),
-            )
-            .hint(format!("merge or push it, or delete it with `git branch -D {branch}`; `orc-spawn --resume` continues a worker")));
-        }
+/// Whether the worktree at `path` and its branch are as `create` made
+/// them: the branch still at `start`, HEAD on it, nothing uncommitted.
+fn untouched(
+    repo: &Repo,
+    path: &std::path::Path,
+    branch: &str,
+    start: Option<&str>,
+) -> Result<bool> {
+    if !path.is_dir() {
+        return Ok(true);
     }
-    Ok(())
+    let tip = contained::tip(repo, &format!("refs/heads/{branch}"))?;
+    let head = std::process::Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+        .output()
+        .map_err(|e| Error::io("run git rev-parse in", path, e))?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    Ok(tip.as_deref() == start && Some(head.as_str()) == start && !leftover::is_dirty(path)?)
 }
 
 fn held_by_dead_or(record: &LockRecord, me: ProcessId) -> bool {

@@ -1,13 +1,18 @@
 //! The plan of a resume: a new attempt of a suspended or ended worker, in
-//! the same worktree, under the same lock, with a prompt that points at its
-//! checkpoint. A failure puts the record and the lock back as they were.
+//! the same worktree, under the same lock. The agent is told it resumes
+//! and why (a review's change request, else how the last attempt ended),
+//! in its prompt and in a section of its task file, and pointed at its
+//! checkpoint; a resume without one goes ahead with a warning. The pipeline
+//! trusts the worktree again (the entry may have been removed since). A
+//! failure puts the record, the lock and the task file back as they were.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::agent::{self, AgentKind};
-use crate::context::Context;
+use crate::context::{Context, TASK_FILE};
 use crate::error::{Error, Kind as ErrorKind, Result};
+use crate::fsutil::write_atomic;
 use crate::liveness::{Liveness, ProcessId};
 use crate::lock::{Holder, IssueLock, LockStatus};
 use crate::procdir::Proc;
@@ -28,6 +33,8 @@ pub(crate) struct Resume {
     old: Option<Record>,
     /// Why the worker resumes, when a review asked for changes.
     reason: Option<String>,
+    /// What the caller should hear (no checkpoint).
+    warnings: Vec<String>,
 }
 
 impl Resume {
@@ -36,7 +43,26 @@ impl Resume {
             prompt: req.prompt.clone(),
             old: None,
             reason: None,
+            warnings: Vec::new(),
         }
+    }
+
+    /// Why the worker resumes: the review's request, else how the previous
+    /// attempt ended.
+    fn why(&self, old: &Record) -> String {
+        if let Some(reason) = &self.reason {
+            return reason.clone();
+        }
+        let ended = match old.result {
+            Some(outcome) => format!("ended {outcome}"),
+            None => format!("stopped {} without a result", old.state),
+        };
+        let detail = if old.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", old.detail)
+        };
+        format!("attempt {} {ended}{detail}", old.attempt)
     }
 
     fn old(&self) -> Result<&Record> {
@@ -138,16 +164,37 @@ impl Plan for Resume {
         Ok(())
     }
 
-    fn place(
-        &mut self,
-        _ctx: &Context,
-        _t: &Target,
-        _proc: &Proc,
-        _undo: &mut Undo,
-    ) -> Result<Place> {
-        let old = self.old()?;
+    fn place(&mut self, _ctx: &Context, t: &Target, proc: &Proc, undo: &mut Undo) -> Result<Place> {
+        let old = self.old()?.clone();
+        let worktree = PathBuf::from(old.worktree.clone().unwrap_or_default());
+        let checkpoint = proc.checkpoint_path();
+        if !checkpoint.exists() {
+            let warning = format!(
+                "{} {} has no checkpoint; the agent resumes from its branch and task file",
+                t.kind, t.issue
+            );
+            proc.log("orc-spawn", &format!("warning: {warning}"))?;
+            self.warnings.push(warning);
+        }
+        let task = worktree.join(TASK_FILE);
+        if let Ok(before) = std::fs::read(&task) {
+            let mut text = before.clone();
+            let section = format!(
+                "\n## Resumed: attempt {}\n\nWhy: {}\nCheckpoint: {}\n",
+                old.attempt + 1,
+                self.why(&old),
+                if checkpoint.exists() {
+                    checkpoint.display().to_string()
+                } else {
+                    "none (see git log and git status)".to_string()
+                }
+            );
+            text.extend_from_slice(section.as_bytes());
+            write_atomic(&task, &text, 0o600)?;
+            undo.push("the task file", move || write_atomic(&task, &before, 0o600));
+        }
         Ok(Place {
-            worktree: PathBuf::from(old.worktree.clone().unwrap_or_default()),
+            worktree,
             branch: old.branch.clone().unwrap_or_default(),
             base: old.base.clone().unwrap_or_default(),
             made: false,
@@ -157,9 +204,10 @@ impl Plan for Resume {
     fn agent(&mut self, t: &Target, proc: &Proc, _place: &Place) -> Result<AgentStart> {
         let old = self.old()?;
         let checkpoint = proc.checkpoint_path();
+        let why = self.why(old);
         let prompt = self.prompt.clone().unwrap_or_else(|| {
             let checkpoint = checkpoint.exists().then_some(checkpoint.as_path());
-            agent::default_prompt(t.kind, t.issue, checkpoint, self.reason.as_deref())
+            agent::default_prompt(t.kind, t.issue, checkpoint, Some(&why))
         });
         let resume = t.agent == AgentKind::Claude && old.agent_session.is_some();
         Ok(AgentStart {
@@ -183,6 +231,10 @@ impl Plan for Resume {
     ) -> Result<()> {
         // The new attempt was recorded (READY) when the slot was taken.
         Ok(())
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 }
 

@@ -225,7 +225,7 @@ fn title(worktree: Option<&Path>) -> Option<String> {
 /// The last non-empty line of the file at `path`, with terminal escapes
 /// and control characters removed (an agent's output may hold both).
 pub fn last_line(path: &Path) -> String {
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Ok(mut file) = crate::fsutil::open_read(path) else {
         return String::new();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -63,7 +63,7 @@ pub struct Queue {
 /// The queue of `session`: from `queue.json`, else from the journals.
 /// A `queue.json` that cannot be read is said so in `dispatcher`.
 pub fn load(session: &Session) -> Queue {
-    let text = match std::fs::read_to_string(path(session)) {
+    let text = match crate::fsutil::read_string_nofollow(&path(session)) {
         Ok(text) => text,
         Err(_) => return from_journals(session),
     };

@@ -59,7 +59,7 @@ impl Tail {
     }
 
     fn read(&mut self, skip_first: bool) -> bool {
-        let Ok(mut file) = std::fs::File::open(&self.path) else {
+        let Ok(mut file) = crate::fsutil::open_read(&self.path) else {
             return false;
         };
         if file.seek(SeekFrom::Start(self.offset)).is_err() {

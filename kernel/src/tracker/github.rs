@@ -43,6 +43,17 @@ pub struct Github {
 enum Op {
     View(Issue),
     List,
+    Prs,
+}
+
+/// A merged pull request's number and head commit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MergedPr {
+    /// Its number.
+    pub number: u32,
+    /// The commit its head branch pointed at when it was merged.
+    #[serde(rename = "headRefOid")]
+    pub head: String,
 }
 
 impl Github {
@@ -129,6 +140,26 @@ impl Github {
             .collect::<Result<Vec<_>>>()?;
         issues.sort_by_key(|i| i.number);
         Ok(issues)
+    }
+
+    /// The merged pull requests whose head branch is `branch`:
+    /// `gh pr list --head B --state merged --json number,headRefOid`.
+    pub fn merged_prs(&self, branch: &str) -> Result<Vec<MergedPr>> {
+        let mut args: Vec<String> = [
+            "pr",
+            "list",
+            "--head",
+            branch,
+            "--state",
+            "merged",
+            "--json",
+            "number,headRefOid",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let stdout = self.run(&mut args, &Op::Prs)?;
+        serde_json::from_slice(&stdout).map_err(|e| unparsable(&e.to_string(), &args))
     }
 
     /// Run gh with `args` (plus `--repo`, appended here) and return its

@@ -61,7 +61,8 @@ const WORKTREES_LOCK: &str = "orc-worktrees.lock";
 /// time: git reads every linked worktree's administrative directory for
 /// them, and fails ("failed to read .git/worktrees/<id>/commondir") when it
 /// finds one that a concurrent `worktree add` or `remove` of another issue
-/// has only half made or half removed.
+/// has only half made or half removed. `git config` too: a second writer
+/// fails at once on git's `config.lock` instead of waiting.
 pub(super) fn run<I, S>(repo: &Repo, args: I) -> Result<Output>
 where
     I: IntoIterator<Item = S>,
@@ -69,7 +70,7 @@ where
 {
     let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let _serial = match args.first().and_then(|a| a.to_str()) {
-        Some("worktree" | "branch") => {
+        Some("worktree" | "branch" | "config") => {
             Some(FileLock::exclusive(&repo.common_dir.join(WORKTREES_LOCK))?)
         }
         _ => None,

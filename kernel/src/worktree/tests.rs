@@ -126,29 +126,29 @@ fn remove_after_the_directory_was_deleted() {
 }
 
 #[test]
-fn create_clears_leftovers_of_the_same_issue() {
+fn create_clears_leftovers_that_hold_nothing_of_their_own() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = init_repo(tmp.path(), "r");
     let base = resolve_base(&repo, None).unwrap();
     let old = create(&repo, Issue::from(7), "Old title", &base).unwrap();
-    fs::write(old.path.join("dirty.txt"), "uncommitted").unwrap();
+    assert!(owner::is_marked(&repo, &old.branch).unwrap());
     let gone = create(&repo, Issue::from(8), "x", &base).unwrap();
     fs::remove_dir_all(&gone.path).unwrap();
+    // A person's branches of the same shape, and of another issue.
     sh(&repo.root, &["branch", "issue/7-other"]);
     sh(&repo.root, &["branch", "issue/70-keep"]);
 
     let new = create(&repo, Issue::from(7), "New title", &base).unwrap();
     assert!(!old.path.exists());
-    assert_eq!(
-        find(&repo, Issue::from(7)).unwrap(),
-        vec![Found {
-            path: Some(new.path.clone()),
-            branch: Some(new.branch.clone()),
-        }]
-    );
+    let found = find(&repo, Issue::from(7)).unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].path.as_deref(), Some(new.path.as_path()));
+    assert_eq!(found[0].branch.as_deref(), Some(new.branch.as_str()));
+    assert!(found[0].head.is_some());
+    assert_eq!(found[1].branch.as_deref(), Some("issue/7-other"));
     let branches = sh(&repo.root, &["branch", "--list"]);
     assert!(!branches.contains("issue/7-old-title"), "{branches}");
-    assert!(!branches.contains("issue/7-other"), "{branches}");
+    assert!(branches.contains("issue/7-other"), "a person's: {branches}");
     assert!(branches.contains("issue/70-keep"), "{branches}");
 
     // A leftover whose directory is gone is cleared too.
@@ -156,6 +156,69 @@ fn create_clears_leftovers_of_the_same_issue() {
     assert_eq!(find(&repo, Issue::from(8)).unwrap().len(), 1);
     assert!(!sh(&repo.root, &["branch", "--list"]).contains("issue/8-x"));
     assert!(again.path.is_dir());
+}
+
+#[test]
+fn create_refuses_a_leftover_with_work_and_keeps_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = init_repo(tmp.path(), "r");
+    let base = resolve_base(&repo, None).unwrap();
+    let old = create(&repo, Issue::from(7), "Old title", &base).unwrap();
+    fs::write(old.path.join("dirty.txt"), "uncommitted").unwrap();
+    let err = create(&repo, Issue::from(7), "New title", &base).unwrap_err();
+    assert_eq!(err.code(), crate::exit::WORK_KEPT);
+    assert_eq!(err.what(), "the worktree has uncommitted changes");
+    assert!(old.path.join("dirty.txt").is_file());
+
+    sh(&old.path, &["add", "dirty.txt"]);
+    sh(&old.path, &["commit", "-q", "-m", "work"]);
+    let err = create(&repo, Issue::from(7), "New title", &base).unwrap_err();
+    assert_eq!(err.code(), crate::exit::WORK_KEPT);
+    assert_eq!(
+        err.what(),
+        format!("branch {} has commits found nowhere else", old.branch)
+    );
+    assert!(old.path.is_dir());
+    assert_eq!(find(&repo, Issue::from(7)).unwrap().len(), 1);
+}
+
+#[test]
+fn containment_never_counts_the_refs_on_their_way_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = init_repo(tmp.path(), "r");
+    let base = resolve_base(&repo, None).unwrap();
+    let wt = create(&repo, Issue::from(3), "t", &base).unwrap();
+    fs::write(wt.path.join("a.txt"), "a").unwrap();
+    sh(&wt.path, &["add", "a.txt"]);
+    sh(&wt.path, &["commit", "-q", "-m", "a"]);
+    let tip = contained::tip(&repo, &format!("refs/heads/{}", wt.branch))
+        .unwrap()
+        .unwrap();
+    let mut except = std::collections::BTreeSet::new();
+    except.insert(format!("refs/heads/{}", wt.branch));
+    assert_eq!(
+        contained::holder(&repo, &tip, Some(&base), &except, &[]).unwrap(),
+        None
+    );
+    assert_eq!(
+        contained::holder(&repo, &tip, Some(&base), &except, &[(9, tip.clone())]).unwrap(),
+        Some(contained::Holder::MergedPr { number: 9 })
+    );
+    sh(&repo.root, &["tag", "kept", &tip]);
+    assert_eq!(
+        contained::holder(&repo, &tip, Some(&base), &except, &[]).unwrap(),
+        Some(contained::Holder::Ref {
+            name: "refs/tags/kept".into()
+        })
+    );
+    sh(&repo.root, &["merge", "-q", "--ff-only", &wt.branch]);
+    assert_eq!(
+        contained::holder(&repo, &tip, Some(&base), &except, &[]).unwrap(),
+        Some(contained::Holder::Ref {
+            name: "refs/heads/main".into()
+        }),
+        "the base comes first"
+    );
 }
 
 #[test]
@@ -167,7 +230,7 @@ fn find_ignores_the_title() {
     let found = find(&repo, Issue::from(5)).unwrap();
     assert_eq!(found[0].path.as_deref(), Some(wt.path.as_path()));
     assert!(find(&repo, Issue::from(50)).unwrap().is_empty());
-    remove_issue(&repo, Issue::from(5), &base.name).unwrap();
+    remove(&repo, &wt.path, &wt.branch, &base.name).unwrap();
     assert!(find(&repo, Issue::from(5)).unwrap().is_empty());
     assert!(!repo.root.join(".worktrees").exists());
 }

@@ -184,7 +184,7 @@ fn list_runs_gh_issue_list_and_sorts() {
 
 #[test]
 fn failures_are_told_apart() {
-    let cases: [(&str, Op, &str, &str, u8); 8] = [
+    let cases: [(&str, Op, &str, &str, u8); 9] = [
         (
             "To get started with GitHub CLI, please run:  gh auth login\n",
             Op::View(Issue::from(7)),
@@ -241,6 +241,13 @@ fn failures_are_told_apart() {
             "gh issue list",
             1,
         ),
+        (
+            "no such head\n",
+            Op::Prs,
+            "gh failed: no such head",
+            "gh pr list --head issue/1-x --state merged",
+            1,
+        ),
     ];
     for (stderr, op, what, subject, code) in cases {
         let fake = Fake::failing(stderr);
@@ -248,6 +255,7 @@ fn failures_are_told_apart() {
         let err = match op {
             Op::View(issue) => gh.fetch(issue),
             Op::List => gh.list(None).map(|_| gh_dummy()),
+            Op::Prs => gh.merged_prs("issue/1-x").map(|_| gh_dummy()),
         }
         .unwrap_err();
         assert_eq!((err.what(), err.code()), (what, code), "{stderr:?}");
