@@ -314,7 +314,13 @@ fn closing_the_window_ends_the_worker_like_term() {
     let session = spawned["session"].as_str().unwrap().to_string();
     let worktree = PathBuf::from(spawned["worktree"].as_str().unwrap());
     let (shim, agent) = (pid_of(&spawned, "shim_pid"), pid_of(&spawned, "pid"));
-    let argv = std::fs::read(format!("/proc/{agent}/cmdline")).unwrap();
+    // Read once the agent's command line is there (a loaded machine can
+    // show an empty one for a moment around its exec).
+    let mut argv = Vec::new();
+    wait_for("the agent's command line", || {
+        argv = std::fs::read(format!("/proc/{agent}/cmdline")).unwrap_or_default();
+        argv.split(|b| *b == 0).filter(|w| !w.is_empty()).count() > 1
+    });
     let last = argv.split(|b| *b == 0).rev().nth(1).unwrap();
     let file = std::str::from_utf8(last)
         .unwrap()

@@ -89,10 +89,13 @@ fn twenty_claude_start_ups_never_corrupt_claude_json() {
                 parsed_after += 1;
             }
         }
-        (1..=N).all(|n| {
-            w.record(&format!("worker-{n}"))
-                .is_some_and(|r| r["state"] == "TERMINATED")
-        })
+        // Every worker ended and every shim has logged its hold of the
+        // launch lock (a shim may log it just after a fast agent's end).
+        seen.len() == N as usize
+            && (1..=N).all(|n| {
+                w.record(&format!("worker-{n}"))
+                    .is_some_and(|r| r["state"] == "TERMINATED")
+            })
     });
     for n in 1..=N {
         w.end_worker(&format!("worker-{n}"));
