@@ -508,12 +508,13 @@ impl Supervised<'_> {
         }
     }
 
-    /// Who gets TERM and KILL, for the log.
-    fn whom(&self) -> String {
+    /// What TERM or KILL became, for the log: a signal to the agent's
+    /// group, or a request to Slurm.
+    fn what(&self, sig: &str) -> String {
         match self.job {
-            Some(Some(id)) => format!("slurm job {id}"),
-            Some(None) => "srun".to_string(),
-            None => "the agent's group".to_string(),
+            Some(Some(id)) => format!("{sig} to slurm job {id}"),
+            Some(None) => format!("SIG{sig} to srun"),
+            None => format!("SIG{sig} to the agent's group"),
         }
     }
 }
@@ -576,7 +577,7 @@ fn supervise_until_exit(sup: &Supervised<'_>) -> Result<(WaitStatus, Option<Stop
         let terminate = |outcome: Outcome, why: String, stop: &mut Option<Stop>| {
             if stop.is_none() {
                 sup.term();
-                let _ = proc.log("orc-shim", &format!("{why}: TERM to {}", sup.whom()));
+                let _ = proc.log("orc-shim", &format!("{why}: {}", sup.what("TERM")));
                 *stop = Some(Stop {
                     outcome,
                     why,
@@ -636,7 +637,7 @@ fn supervise_until_exit(sup: &Supervised<'_>) -> Result<(WaitStatus, Option<Stop
             sup.kill();
             let _ = proc.log(
                 "orc-shim",
-                &format!("grace period over: KILL to {}", sup.whom()),
+                &format!("grace period over: {}", sup.what("KILL")),
             );
             killed = true;
         }
