@@ -22,6 +22,14 @@ use common::{PATIENCE, assert_ok, run, wait_until};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Whether a node in state `s` (sinfo's `%t`, with its flag suffixes such
+/// as `*` or `~`) takes or runs jobs: idle, busy, or finishing the last
+/// test's job (`comp`).
+fn usable(s: &str) -> bool {
+    let s = s.trim_end_matches(|c: char| !c.is_ascii_alphabetic());
+    ["idle", "mix", "alloc", "comp"].contains(&s)
+}
+
 /// Whether a Slurm cluster answers with a node ready for jobs.
 fn cluster() -> bool {
     let ok = Command::new("sinfo")
@@ -31,7 +39,7 @@ fn cluster() -> bool {
             o.status.success()
                 && String::from_utf8_lossy(&o.stdout)
                     .lines()
-                    .any(|s| ["idle", "mix", "alloc"].contains(&s.trim()))
+                    .any(|s| usable(s.trim()))
         });
     if !ok {
         assert!(

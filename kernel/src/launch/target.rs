@@ -46,12 +46,25 @@ impl Target {
                 .or(ctx.config.get("ORC_AGENT"))
                 .unwrap_or("claude"),
         )?;
-        let backend = Backend::parse(
-            req.backend
-                .as_deref()
-                .or(ctx.config.get("ORC_BACKEND"))
-                .unwrap_or("headless"),
-        )?;
+        // A resume stays where the worker ran unless told otherwise: a
+        // worker that ran in a Slurm job resumes in a new one.
+        let ran_in_slurm = || {
+            req.resume
+                && crate::procdir::Proc::new(&ctx.session, kind, issue)
+                    .read()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.slurm.is_some())
+        };
+        let chosen = !matches!(
+            ctx.config.origin("ORC_BACKEND"),
+            None | Some(crate::profile::Origin::Default)
+        );
+        let backend = match req.backend.as_deref() {
+            Some(name) => Backend::parse(name)?,
+            None if !chosen && ran_in_slurm() => Backend::Slurm,
+            None => Backend::parse(ctx.config.get("ORC_BACKEND").unwrap_or("headless"))?,
+        };
         if backend == Backend::Slurm {
             // srun reads these words; a bad one is refused before anything
             // is made, and so is a host with no Slurm client.
