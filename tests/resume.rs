@@ -48,19 +48,21 @@ fn a_resume_is_trusted_told_why_and_warned_without_a_checkpoint() {
     );
 
     let log = || env.log(7, Kind::Worker);
-    assert!(
-        wait_until(PATIENCE, || log().contains("fake-agent: arg: ")),
-        "{}",
-        log()
-    );
     let why = "attempt 1 ended crashed: agent exited with code 3 without a result";
-    for wanted in [
+    let wanted = [
         "This run resumes earlier work on the issue.".to_string(),
         format!("Reason for the resume: {why}"),
         "There is no checkpoint: read `git log` and `git status`".to_string(),
         format!("orc-spawn: warning: {warning}"),
-    ] {
-        assert!(log().contains(&wanted), "{wanted:?} in {}", log());
+    ];
+    // The fake agent echoes its arguments one line at a time: wait for the
+    // whole prompt, not for its first line.
+    wait_until(PATIENCE, || {
+        let now = log();
+        wanted.iter().all(|line| now.contains(line))
+    });
+    for line in &wanted {
+        assert!(log().contains(line), "{line:?} in {}", log());
     }
     let task = fs::read_to_string(first.worktree.join(TASK_FILE)).unwrap();
     assert!(
