@@ -1,5 +1,6 @@
 //! A loopback mock of the Anthropic Messages API, for driving the real
-//! `claude` CLI offline (`ANTHROPIC_BASE_URL=http://127.0.0.1:<port>`).
+//! `claude` CLI offline (`ANTHROPIC_BASE_URL=http://127.0.0.1:<port>`), and
+//! `opencode` through its Anthropic provider (`options.baseURL`).
 //!
 //! The model's replies are scripted: a test gives a function from the
 //! request body (system prompt, conversation, tools) to the next [`Reply`],
@@ -9,55 +10,29 @@
 //! most `max_requests` requests and nothing after its deadline, closes every
 //! connection after one response, and records every request so a test can
 //! assert on what the CLI sent (and print what no script step matched).
+//! [`Reply::Bash`] calls the request's shell tool: `Bash` (Claude Code) or
+//! `bash` (opencode). The server itself is mock_http.rs.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// What the scripted model answers.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    /// End the turn with this text.
-    Text(String),
-    /// Call the Bash tool with this command.
-    Bash(String),
-    /// Call any tool with this input.
-    Tool {
-        /// The tool's name.
-        name: String,
-        /// Its input object.
-        input: Value,
-    },
-}
+#[path = "mock_http.rs"]
+mod http;
 
-/// One request the mock received.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// Request line method and path, e.g. `POST /v1/messages?beta=true`.
-    pub line: String,
-    /// The JSON body (Null when there was none or it did not parse).
-    pub body: Value,
-    /// What was answered; `None` when no script step matched.
-    pub reply: Option<Reply>,
-}
+use http::{Answer, Kept, Server};
+// Each test crate uses only some of these.
+#[allow(unused_imports)]
+pub use http::{Reply, Script, Seen};
 
-/// The script: the next reply for a request, or `None` when it has none.
-pub type Script = dyn Fn(&Value) -> Option<Reply> + Send + Sync;
-
-/// A running mock server; stopped on drop.
-pub struct MockApi {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    thread: Option<JoinHandle<()>>,
-}
+/// A running mock of the Messages API; stopped on drop. The server's
+/// methods (`base_url`, `requests`, `unmatched`, `transcript`, `stop`) are
+/// reached through it.
+pub struct MockApi(Server);
 
 impl MockApi {
     /// Start serving on 127.0.0.1 with an ephemeral port.
@@ -66,241 +41,79 @@ impl MockApi {
         max_requests: usize,
         lifetime: Duration,
     ) -> MockApi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let addr = listener.local_addr().expect("local address");
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let script: Arc<Script> = Arc::new(script);
-        let (s, v) = (stop.clone(), seen.clone());
-        let thread =
-            std::thread::spawn(move || serve(listener, script, s, v, max_requests, lifetime));
-        MockApi {
-            addr,
-            stop,
-            seen,
-            thread: Some(thread),
-        }
-    }
-
-    /// `http://127.0.0.1:<port>`, for `ANTHROPIC_BASE_URL`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Every request so far.
-    pub fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().map(|v| v.clone()).unwrap_or_default()
-    }
-
-    /// The Messages requests no script step matched.
-    pub fn unmatched(&self) -> Vec<Seen> {
-        self.requests()
-            .into_iter()
-            .filter(|s| s.reply.is_none())
-            .collect()
-    }
-
-    /// A one-line-per-request account, for failure messages.
-    pub fn transcript(&self) -> String {
-        self.requests()
-            .iter()
-            .map(|s| {
-                let last = last_user_text(&s.body);
-                let last: String = last.chars().take(160).collect();
-                format!("{} -> {:?} (last user: {last:?})", s.line, s.reply)
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// Stop accepting and wait for the server thread.
-    pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let handler =
+            move |method: &str, path: &str, body: &Value| answer(&script, method, path, body);
+        MockApi(Server::start(
+            "mock-anthropic",
+            handler,
+            last_user_text,
+            max_requests,
+            lifetime,
+        ))
     }
 }
 
-impl Drop for MockApi {
-    fn drop(&mut self) {
-        self.stop();
+impl Deref for MockApi {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.0
     }
 }
 
-fn serve(
-    listener: TcpListener,
-    script: Arc<Script>,
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    max_requests: usize,
-    lifetime: Duration,
-) {
-    let deadline = Instant::now() + lifetime;
-    let served = Arc::new(AtomicUsize::new(0));
-    let mut handlers = Vec::new();
-    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if served.fetch_add(1, Ordering::SeqCst) >= max_requests {
-                    eprintln!("mock-anthropic: request limit {max_requests} reached; refusing");
-                    drop(stream);
-                    continue;
-                }
-                let (script, seen) = (script.clone(), seen.clone());
-                handlers.push(std::thread::spawn(move || {
-                    if let Err(e) = handle(stream, &*script, &seen) {
-                        eprintln!("mock-anthropic: connection error: {e}");
-                    }
-                }));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => {
-                eprintln!("mock-anthropic: accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-    for h in handlers {
-        let _ = h.join();
+impl DerefMut for MockApi {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.0
     }
 }
 
-/// Read one HTTP/1.1 request: request line, headers, body (by
-/// Content-Length or chunked).
-fn read_request(stream: &TcpStream) -> std::io::Result<(String, Vec<u8>)> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let line = line.trim_end().to_string();
-    let mut length = 0usize;
-    let mut chunked = false;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            break;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-            if name == "content-length" {
-                length = value.parse().unwrap_or(0);
-            } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .unwrap_or(0);
-            if size == 0 {
-                let mut end = String::new();
-                let _ = reader.read_line(&mut end);
-                break;
-            }
-            let mut chunk = vec![0u8; size];
-            reader.read_exact(&mut chunk)?;
-            body.extend_from_slice(&chunk);
-            let mut crlf = [0u8; 2];
-            reader.read_exact(&mut crlf)?;
-        }
-    } else {
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-    }
-    Ok((line, body))
-}
-
-fn handle(mut stream: TcpStream, script: &Script, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(20)))?;
-    let (line, raw) = read_request(&stream)?;
-    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let record = |reply: Option<Reply>| {
-        if let Ok(mut v) = seen.lock() {
-            v.push(Seen {
-                line: format!("{method} {path}"),
-                body: body.clone(),
-                reply,
-            });
-        }
-    };
+fn answer(script: &Script, method: &str, path: &str, body: &Value) -> Answer {
     if method != "POST" {
         // HEAD /api/hello and other probes: an empty success.
-        return respond(&mut stream, "200 OK", "application/json", b"");
+        return Answer {
+            status: "200 OK",
+            content_type: "application/json",
+            body: Vec::new(),
+            kept: Kept::No,
+        };
     }
     if path.starts_with("/v1/messages/count_tokens") {
-        record(Some(Reply::Text(String::new())));
-        return respond(
-            &mut stream,
-            "200 OK",
-            "application/json",
-            br#"{"input_tokens":1}"#,
+        return Answer::json(
+            &json!({"input_tokens": 1}),
+            Kept::Answered(Reply::Text(String::new())),
         );
     }
     if !path.starts_with("/v1/messages") {
-        record(None);
         eprintln!("mock-anthropic: unmatched {method} {path}");
-        let err = json!({"type":"error","error":{"type":"not_found_error","message":"mock: no such endpoint"}});
-        return respond(
-            &mut stream,
-            "404 Not Found",
-            "application/json",
-            err.to_string().as_bytes(),
+        return Answer::not_found(
+            &json!({"type":"error","error":{"type":"not_found_error","message":"mock: no such endpoint"}}),
         );
     }
-    let reply = script(&body);
+    let reply = script(body);
     if reply.is_none() {
         eprintln!(
             "mock-anthropic: no script step for a request (last user text: {:?})",
-            last_user_text(&body).chars().take(300).collect::<String>()
+            last_user_text(body).chars().take(300).collect::<String>()
         );
     }
-    record(reply.clone());
+    let kept = reply.clone().map_or(Kept::Unmatched, Kept::Answered);
     let reply =
         reply.unwrap_or_else(|| Reply::Text("mock: nothing scripted for this request".into()));
+    let reply = match reply {
+        Reply::Bash(command) => Reply::Tool {
+            name: shell_tool(body).to_string(),
+            input: json!({"command": command, "description": "scripted step"}),
+        },
+        other => other,
+    };
     let model = body
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or("claude-mock");
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
-        let sse = sse(&reply, model);
-        respond(&mut stream, "200 OK", "text/event-stream", sse.as_bytes())
+        Answer::events(sse(&reply, model), kept)
     } else {
-        let msg = message(&reply, model);
-        respond(
-            &mut stream,
-            "200 OK",
-            "application/json",
-            msg.to_string().as_bytes(),
-        )
+        Answer::json(&message(&reply, model), kept)
     }
-}
-
-fn respond(stream: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nrequest-id: req_mock\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()
 }
 
 static TOOL_IDS: AtomicUsize = AtomicUsize::new(1);
@@ -337,53 +150,60 @@ fn message(reply: &Reply, model: &str) -> Value {
 /// (text deltas or one input_json_delta), message_delta, message_stop.
 fn sse(reply: &Reply, model: &str) -> String {
     let (content, stop) = block(reply);
-    let mut out = String::new();
-    let mut event = |name: &str, data: Value| {
-        out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+    let delta = if content["type"] == "tool_use" {
+        json!({"type":"input_json_delta","partial_json":content["input"].to_string()})
+    } else {
+        json!({"type":"text_delta","text":content["text"]})
     };
-    event(
-        "message_start",
-        json!({"type":"message_start","message":{
-            "id":"msg_mock","type":"message","role":"assistant","model":model,"content":[],
-            "stop_reason":null,"stop_sequence":null,
-            "usage":{"input_tokens":10,"output_tokens":1}}}),
-    );
-    if content["type"] == "tool_use" {
-        let start = json!({"type":"tool_use","id":content["id"],"name":content["name"],"input":{}});
-        event(
+    let start = if content["type"] == "tool_use" {
+        json!({"type":"tool_use","id":content["id"],"name":content["name"],"input":{}})
+    } else {
+        json!({"type":"text","text":""})
+    };
+    http::sse(&[
+        (
+            "message_start",
+            json!({"type":"message_start","message":{
+                "id":"msg_mock","type":"message","role":"assistant","model":model,"content":[],
+                "stop_reason":null,"stop_sequence":null,
+                "usage":{"input_tokens":10,"output_tokens":1}}}),
+        ),
+        (
             "content_block_start",
             json!({"type":"content_block_start","index":0,"content_block":start}),
-        );
-        event(
+        ),
+        (
             "content_block_delta",
-            json!({"type":"content_block_delta","index":0,
-                   "delta":{"type":"input_json_delta","partial_json":content["input"].to_string()}}),
-        );
-    } else {
-        event(
-            "content_block_start",
-            json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
-        );
-        event(
-            "content_block_delta",
-            json!({"type":"content_block_delta","index":0,
-                   "delta":{"type":"text_delta","text":content["text"]}}),
-        );
-    }
-    event(
-        "content_block_stop",
-        json!({"type":"content_block_stop","index":0}),
-    );
-    event(
-        "message_delta",
-        json!({"type":"message_delta","delta":{"stop_reason":stop,"stop_sequence":null},
-               "usage":{"output_tokens":5}}),
-    );
-    event("message_stop", json!({"type":"message_stop"}));
-    out
+            json!({"type":"content_block_delta","index":0,"delta":delta}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type":"content_block_stop","index":0}),
+        ),
+        (
+            "message_delta",
+            json!({"type":"message_delta","delta":{"stop_reason":stop,"stop_sequence":null},
+                   "usage":{"output_tokens":5}}),
+        ),
+        ("message_stop", json!({"type":"message_stop"})),
+    ])
 }
 
 // ---- Reading a request, for scripts ----
+
+/// The name of the request's shell tool: `Bash` unless only `bash` is offered.
+fn shell_tool(body: &Value) -> &'static str {
+    let offered = |name: &str| {
+        body["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == name))
+    };
+    if !offered("Bash") && offered("bash") {
+        "bash"
+    } else {
+        "Bash"
+    }
+}
 
 /// The text of a message's content (a string, or the text of its blocks;
 /// tool results included).
@@ -445,14 +265,26 @@ pub fn last_user_text(body: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// The Bash commands the assistant has called so far, in order.
+/// The text of every tool result so far, in order.
+pub fn tool_outputs(body: &Value) -> Vec<String> {
+    messages(body)
+        .into_iter()
+        .filter_map(|(_, c)| c.as_array().cloned())
+        .flatten()
+        .filter(|b| b["type"] == "tool_result")
+        .map(|b| content_text(&b["content"]))
+        .collect()
+}
+
+/// The shell commands (`Bash` or `bash` tool) the assistant has called so
+/// far, in order.
 pub fn bash_calls(body: &Value) -> Vec<String> {
     messages(body)
         .into_iter()
         .filter(|(role, _)| role == "assistant")
         .filter_map(|(_, c)| c.as_array().cloned())
         .flatten()
-        .filter(|b| b["type"] == "tool_use" && b["name"] == "Bash")
+        .filter(|b| b["type"] == "tool_use" && (b["name"] == "Bash" || b["name"] == "bash"))
         .map(|b| b["input"]["command"].as_str().unwrap_or("").to_string())
         .collect()
 }

@@ -296,6 +296,34 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// The session event log (`events.jsonl`) of the session holding
+    /// `<kind>-<n>`.
+    pub fn events(&self, name: &str) -> String {
+        self.proc_dir(name)
+            .and_then(|d| Some(d.parent()?.parent()?.join("events.jsonl")))
+            .and_then(|f| fs::read_to_string(f).ok())
+            .unwrap_or_default()
+    }
+
+    /// Every live process (not this test process) whose environment holds
+    /// this world's `ORC_STATE_DIR`: the shims and agents of its workers,
+    /// and whatever they started.
+    pub fn processes(&self) -> Vec<i32> {
+        let needle = format!("ORC_STATE_DIR={}", self.state.display());
+        let me = std::process::id() as i32;
+        fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+            .filter(|&pid| pid != me && alive(pid))
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == needle.as_bytes()))
+            })
+            .collect()
+    }
+
     /// The pids of a worker's shim and agent, from `shim.pid`.
     pub fn pids(&self, name: &str) -> Vec<i32> {
         let Some(text) = self
