@@ -1,13 +1,16 @@
 //! The agent CLIs other than Claude Code, checked against the real thing:
 //! for `codex`, `opencode` and `gemini` (installed from npm by `.ci/run`,
 //! at the versions the README names), every subcommand and flag orc puts
-//! on their command lines (kernel/src/agent.rs, in both modes, with a
-//! prompt that starts with `-` too) exists in that version's `--help`, and
-//! the installed version is the one `agent::checked` and the README name.
+//! on their command lines (kernel/src/agent/others.rs, in both modes, with
+//! a prompt that starts with `-` too) exists in that version's `--help`,
+//! every value orc gives such a flag is among the choices the help lists
+//! (`--sandbox danger-full-access`, `--approval-mode yolo`), codex accepts
+//! every `--config` key orc passes under `--strict-config`, and the
+//! installed version is the one `agent::checked` and the README name.
 //!
-//! What is not checked here: a worker turn against a mock of their APIs
-//! (`orc-ctl env` and the README say so). Skipped with one line per CLI
-//! that is missing, except under CI.
+//! A real worker turn of each, against a loopback mock of its API, is
+//! tests/e2e_agents.rs. Skipped with one line per CLI that is missing,
+//! except under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -62,8 +65,10 @@ fn version(program: &Path) -> String {
 
 /// Whether `text` names `flag` as a whole word.
 fn names(text: &str, flag: &str) -> bool {
-    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '=' | '|' | '<' | '>'))
-        .any(|w| w == flag)
+    text.split(|c: char| {
+        c.is_whitespace() || matches!(c, ',' | '[' | ']' | '=' | '|' | '<' | '>' | '"')
+    })
+    .any(|w| w == flag)
 }
 
 /// Every command line orc builds for `kind`: both modes, a plain prompt
@@ -130,6 +135,19 @@ fn check(kind: AgentKind, program: &str, package: &str) {
                 subcommands.join(" ")
             );
         }
+        // A flag's value is one of the choices its help lists (codex's
+        // `--config` pairs are checked by `codex_knows_every_config_key`).
+        for pair in words[subcommands.len()..].windows(2) {
+            let (flag, value) = (&pair[0], &pair[1]);
+            if flag.starts_with('-') && !value.starts_with('-') && flag != "--config" {
+                assert!(
+                    names(&text, value),
+                    "{program} {installed}: orc passes {flag} {value}, a value \
+                     `{program} {} --help` does not list:\n{text}",
+                    subcommands.join(" ")
+                );
+            }
+        }
     }
 }
 
@@ -146,4 +164,49 @@ fn opencode_has_every_flag_orc_passes() {
 #[test]
 fn gemini_has_every_flag_orc_passes() {
     check(AgentKind::Gemini, "gemini", "@google/gemini-cli");
+}
+
+/// Every `--config key=value` orc gives codex parses, and names a key
+/// codex knows: under `--strict-config` an unknown key fails before
+/// anything else, and a provider that does not exist fails after the
+/// configuration loaded (offline, in a `CODEX_HOME` of its own).
+#[test]
+fn codex_knows_every_config_key_orc_passes() {
+    let Some(path) = find("codex", "@openai/codex") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let mut pairs: Vec<String> = Vec::new();
+    for words in lines(AgentKind::Codex) {
+        for pair in words.windows(2).filter(|p| p[0] == "--config") {
+            if !pairs.contains(&pair[1]) {
+                pairs.push(pair[1].clone());
+            }
+        }
+    }
+    assert!(
+        pairs.iter().any(|p| p.starts_with("projects=")),
+        "{pairs:?}"
+    );
+    for pair in &pairs {
+        let out = Command::new(&path)
+            .args(["exec", "--strict-config", "--config", pair])
+            .args(["--config", "model_provider=\"orc-check-none\"", "x"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("CODEX_HOME", home.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("Model provider `orc-check-none` not found"),
+            "codex refused --config {pair}:\n{text}"
+        );
+    }
 }

@@ -12,6 +12,7 @@
 
 mod blocked;
 mod env;
+mod others;
 mod prompt;
 mod session;
 mod words;
@@ -184,8 +185,8 @@ pub fn checked(agent: AgentKind) -> String {
              loopback mock of its API"
         ),
         (_, Some(v)) => format!(
-            "flags checked against {} {v} (its --help); NOT checked: a worker turn \
-             (no mock of its API yet)",
+            "checked end to end against {} {v}: real worker turns, headless and in \
+             tmux, against a loopback mock of its API",
             agent.as_str()
         ),
         _ => "your own command (ORC_AGENT_CMD): orc checks nothing of it".to_string(),
@@ -213,7 +214,7 @@ pub fn claude_tools(kind: Kind) -> &'static [&'static str] {
     }
 }
 
-/// Where the prompt goes in a row of [`OTHERS`].
+/// Where the prompt goes in a command line (see agent/others.rs).
 #[derive(Clone, Copy)]
 enum Prompt {
     /// An operand after the fixed words.
@@ -223,32 +224,6 @@ enum Prompt {
     /// CLI's parser would otherwise read it as a flag of its own.
     Value(&'static str),
 }
-
-/// The words before the prompt in one mode, and where the prompt goes.
-type Form = (&'static [&'static str], Prompt);
-
-/// How the agent CLIs other than Claude take a prompt, one row each:
-/// (agent, program, headless form, interactive form). Correct them here.
-const OTHERS: &[(AgentKind, &str, Form, Form)] = &[
-    (
-        AgentKind::Codex,
-        "codex",
-        (&["exec"], Prompt::Operand),
-        (&[], Prompt::Operand),
-    ),
-    (
-        AgentKind::Opencode,
-        "opencode",
-        (&["run"], Prompt::Operand),
-        (&["--prompt"], Prompt::Value("--prompt")),
-    ),
-    (
-        AgentKind::Gemini,
-        "gemini",
-        (&["-p"], Prompt::Value("--prompt")),
-        (&["-i"], Prompt::Value("--prompt-interactive")),
-    ),
-];
 
 /// The program and argv that start `agent` in `mode` for `spec`.
 ///
@@ -264,27 +239,7 @@ pub fn command(agent: AgentKind, mode: Mode, spec: &Spec) -> Result<Launch> {
     match agent {
         AgentKind::Claude => claude(mode, spec),
         AgentKind::Custom => custom(mode, spec),
-        other => {
-            let Some((_, program, headless, interactive)) =
-                OTHERS.iter().find(|row| row.0 == other)
-            else {
-                return Err(Error::failure(
-                    "no command line known for agent",
-                    other.as_str(),
-                ));
-            };
-            let (words, at) = match mode {
-                Mode::Headless => headless,
-                Mode::Interactive => interactive,
-            };
-            let mut args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-            push_prompt(&mut args, *at, &argv_prompt(spec));
-            Ok(Launch {
-                program: program.to_string(),
-                args,
-                stdin_prompt: false,
-            })
-        }
+        other => others::command(other, mode, spec),
     }
 }
 

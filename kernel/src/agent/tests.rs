@@ -163,22 +163,73 @@ fn bad_session_id_is_refused() {
 fn other_agents_take_the_prompt_as_one_argument() {
     let prompt = "fix it; rm -rf / $(id) \"q\"\nline 2";
     let s = spec(Kind::Worker, prompt);
+    let codex = [
+        "--sandbox",
+        "danger-full-access",
+        "--config",
+        "allow_login_shell=false",
+    ];
+    let gemini = ["--skip-trust", "--approval-mode", "yolo"];
     let cases = [
-        (AgentKind::Codex, Mode::Headless, vec!["codex", "exec"]),
-        (AgentKind::Codex, Mode::Interactive, vec!["codex"]),
-        (AgentKind::Opencode, Mode::Headless, vec!["opencode", "run"]),
+        (
+            AgentKind::Codex,
+            Mode::Headless,
+            [&["codex", "exec"][..], &codex].concat(),
+        ),
+        (
+            AgentKind::Codex,
+            Mode::Interactive,
+            [
+                &["codex"][..],
+                &codex,
+                &[
+                    "--config",
+                    r#"projects={"/repo/.worktrees/issue/42-fix"={trust_level="trusted"}}"#,
+                ],
+            ]
+            .concat(),
+        ),
+        (
+            AgentKind::Opencode,
+            Mode::Headless,
+            vec!["opencode", "run", "--auto"],
+        ),
         (
             AgentKind::Opencode,
             Mode::Interactive,
-            vec!["opencode", "--prompt"],
+            vec!["opencode", "--auto", "--prompt"],
         ),
-        (AgentKind::Gemini, Mode::Headless, vec!["gemini", "-p"]),
-        (AgentKind::Gemini, Mode::Interactive, vec!["gemini", "-i"]),
+        (
+            AgentKind::Gemini,
+            Mode::Headless,
+            [&["gemini"][..], &gemini, &["-p"]].concat(),
+        ),
+        (
+            AgentKind::Gemini,
+            Mode::Interactive,
+            [&["gemini"][..], &gemini, &["-i"]].concat(),
+        ),
     ];
     for (agent, mode, mut want) in cases {
         want.push(prompt);
         assert_eq!(argv(agent, mode, &s), words(&want), "{agent} {mode:?}");
     }
+}
+
+#[test]
+fn interactive_codex_trusts_the_worktree_as_toml_for_one_session() {
+    let mut s = spec(Kind::Worker, "go");
+    s.worktree = PathBuf::from("/tmp/a \"b\" \\c\td");
+    let args = argv(AgentKind::Codex, Mode::Interactive, &s);
+    let at = args.len() - 2;
+    assert_eq!(
+        args[at],
+        r#"projects={"/tmp/a \"b\" \\c\u0009d"={trust_level="trusted"}}"#
+    );
+    assert_eq!(args[at - 1], "--config");
+    // Headless `codex exec` asks for no trust.
+    let headless = argv(AgentKind::Codex, Mode::Headless, &s);
+    assert!(!headless.iter().any(|w| w.starts_with("projects=")));
 }
 
 #[test]
@@ -198,11 +249,17 @@ fn a_prompt_starting_with_a_dash_is_not_a_flag() {
     );
     assert_eq!(
         argv(AgentKind::Gemini, Mode::Headless, &s),
-        words(&["gemini", "--prompt=- fix the bug"])
+        words(&[
+            "gemini",
+            "--skip-trust",
+            "--approval-mode",
+            "yolo",
+            "--prompt=- fix the bug"
+        ])
     );
     assert_eq!(
         argv(AgentKind::Opencode, Mode::Interactive, &s),
-        words(&["opencode", "--prompt=- fix the bug"])
+        words(&["opencode", "--auto", "--prompt=- fix the bug"])
     );
 }
 
