@@ -277,3 +277,41 @@ fn land_takes_a_worker_started_by_hand_through_the_same_steps() {
     );
     assert_tidy(&e);
 }
+
+#[test]
+fn a_worktree_detached_at_unheld_commits_is_kept_after_the_landing() {
+    let mut e = world("ready-detached");
+    e.set("ORC_REVIEW", "false");
+    let run = e.dispatch(&["1"]);
+    run.assert_code(0);
+    assert_eq!(run.end(1), "merged", "{run}");
+    let why = run.ended(1)["detail"].as_str().unwrap();
+    assert!(
+        why.contains("kept: the worktree") && why.contains("which no other branch or tag holds"),
+        "{why}"
+    );
+    assert!(
+        e.repo.join("fake-change-1.txt").is_file(),
+        "the branch landed"
+    );
+    assert!(e.has_worktree(1), "the worktree is kept");
+    let worktree = e.git(&["worktree", "list", "--porcelain"]);
+    let path = worktree
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .find(|p| p.contains("/.worktrees/issue/1-"))
+        .unwrap()
+        .to_string();
+    let head = e.git(&["-C", &path, "log", "-1", "--format=%s"]);
+    assert_eq!(
+        head.trim(),
+        "fake-agent: on no branch",
+        "its commit is there"
+    );
+    assert!(
+        e.git(&["branch", "--list", "issue/1-*"])
+            .contains("issue/1-"),
+        "the branch stays with it"
+    );
+    assert!(e.lock(1).is_none(), "the lock is released: {:?}", e.lock(1));
+}

@@ -385,3 +385,60 @@ fn bad_slurm_arguments_are_refused_before_anything_is_made() {
         assert_eq!(c.snapshot(), before, "nothing changed");
     }
 }
+
+#[test]
+fn a_listing_of_workers_with_lost_shims_asks_slurm_once() {
+    let Some(c) = world() else { return };
+    let jobs: Vec<u64> = (1..=2).map(|n| spawn(&c, n, "hang", &[])).collect();
+    for n in 1..=2 {
+        wait_running(&c, n);
+        let ids = c.shim_ids(n, Kind::Worker);
+        kill(Pid::from_raw(ids.shim.pid), Signal::SIGKILL).expect("kill the local shim");
+        assert!(wait_until(PATIENCE, || {
+            ids.shim.liveness() == orc_kernel::liveness::Liveness::Dead
+        }));
+    }
+    // Slurm's clients, counted: each call appends its name to a file.
+    let spy = c.root.join("spy");
+    std::fs::create_dir_all(&spy).unwrap();
+    let calls = c.root.join("slurm-calls");
+    for client in ["squeue", "scontrol"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {client}")])
+            .output()
+            .unwrap();
+        let real = String::from_utf8_lossy(&found.stdout).trim().to_string();
+        let script = format!(
+            "#!/bin/sh\necho {client} >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            real
+        );
+        let path = spy.join(client);
+        std::fs::write(&path, script).unwrap();
+        let mut mode = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+        std::fs::set_permissions(&path, mode).unwrap();
+    }
+    let mut cmd = c.tool("orc-ps");
+    let path = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "PATH")
+        .and_then(|(_, v)| v.map(std::ffi::OsStr::to_os_string))
+        .unwrap();
+    let mut spied = spy.clone().into_os_string();
+    spied.push(":");
+    spied.push(path);
+    let out = run(cmd.env("PATH", spied).arg("--json"));
+    let rows = json_lines(&assert_ok(&out));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["alive"], "yes", "the job runs on: {row}");
+    }
+    let asked = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert_eq!(asked, "squeue\n", "one squeue for both workers");
+    for job in jobs {
+        assert!(in_queue(job));
+    }
+    c.cleanup(1, &["--force"]);
+    c.cleanup(2, &["--force"]);
+}

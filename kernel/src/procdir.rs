@@ -190,6 +190,7 @@ impl Proc {
     /// worker in a Slurm job whose local shim is gone — its job still runs
     /// (pending, running, suspended or completing), as the controller says.
     /// A job the controller cannot be asked about is `Unknown`, never dead.
+    /// Many workers asked in a row share one `squeue` ([`crate::slurm::status`]).
     pub fn supervisor_liveness(&self, ids: &ShimIds) -> Liveness {
         let shim = ids.shim.liveness();
         if shim != Liveness::Dead {
@@ -198,7 +199,7 @@ impl Proc {
         let Some(id) = self.slurm_job() else {
             return shim;
         };
-        match crate::slurm::lookup(id) {
+        match crate::slurm::status(id) {
             crate::slurm::Lookup::Known(info) if info.state.is_live() => Liveness::Alive,
             crate::slurm::Lookup::Known(_) | crate::slurm::Lookup::Gone => Liveness::Dead,
             crate::slurm::Lookup::Unknown(_) => Liveness::Unknown,

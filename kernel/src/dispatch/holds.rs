@@ -114,16 +114,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             let reason = self.held_reason(&blockers);
             if self.items[i].held.as_deref() != Some(reason.as_str()) {
                 self.items[i].held = Some(reason.clone());
-                let waiting_for = self.items[i]
-                    .deps
-                    .iter()
-                    .copied()
-                    .filter(|d| {
-                        blockers
-                            .iter()
-                            .any(|(w, _)| w.starts_with(&format!("#{d} ")))
-                    })
-                    .collect();
+                let waiting_for = waiting_for(&self.items[i].deps, &blockers);
                 self.emit(Step::Held {
                     issue,
                     waiting_for,
@@ -133,6 +124,18 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         }
         Ok(())
     }
+}
+
+/// The dependencies among `deps` that an issue's blockers name (each blocker
+/// reads `#N (why)`).
+pub(super) fn waiting_for(deps: &[Issue], blockers: &[(String, bool)]) -> Vec<Issue> {
+    deps.iter()
+        .copied()
+        .filter(|d| {
+            let named = format!("#{d} ");
+            blockers.iter().any(|(why, _)| why.starts_with(&named))
+        })
+        .collect()
 }
 
 /// A cycle named as one: `a dependency cycle: #3 -> #4 -> #3`, from the

@@ -9,6 +9,7 @@ use crate::queue::{self, DispatcherInfo, Entry, QueueFile, State};
 
 use super::Source;
 use super::engine::{Dispatcher, Item, PUBLISH_EVERY};
+use super::holds::waiting_for;
 use super::journal::{End, Phase, Stop};
 use super::step::Line;
 
@@ -125,30 +126,12 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             Phase::Done { end: End::Held } => {
                 // Ended held: its reason was judged while the others still waited.
                 let blockers = self.blockers(it);
-                e.waiting_for = it
-                    .deps
-                    .iter()
-                    .copied()
-                    .filter(|d| {
-                        blockers
-                            .iter()
-                            .any(|(w, _)| w.starts_with(&format!("#{d} ")))
-                    })
-                    .collect();
+                e.waiting_for = waiting_for(&it.deps, &blockers);
                 (State::Blocked, detail)
             }
             Phase::Queued | Phase::Retry | Phase::Resume => {
                 let blockers = self.blockers(it);
-                e.waiting_for = it
-                    .deps
-                    .iter()
-                    .copied()
-                    .filter(|d| {
-                        blockers
-                            .iter()
-                            .any(|(w, _)| w.starts_with(&format!("#{d} ")))
-                    })
-                    .collect();
+                e.waiting_for = waiting_for(&it.deps, &blockers);
                 if !blockers.is_empty() {
                     let hopeless = blockers.iter().any(|(_, hope)| !hope);
                     let state = if hopeless {

@@ -4,15 +4,18 @@
 //! (the commit message names the tip, so `git branch x <tip>` recovers the
 //! original commits until git's own gc), or its tip is the head of a pull
 //! request GitHub reports merged. The worktree goes only when it has
-//! nothing uncommitted; otherwise both stay and the caller says so.
+//! nothing uncommitted and its HEAD is the branch's tip or held by a ref
+//! that stays ([`contained::holder`], as cleanup judges a leftover);
+//! otherwise both stay and the caller says so.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::context::Context;
 use crate::error::Result;
 use crate::repo::Repo;
 use crate::trust;
-use crate::worktree;
+use crate::worktree::{self, contained};
 
 use super::git::Git;
 
@@ -79,6 +82,19 @@ pub fn reap(
                 "the worktree {} has uncommitted changes",
                 path.display()
             )));
+        }
+        // A HEAD detached from the branch (the agent checked out a commit
+        // and went on) may hold commits no ref holds: they would go with
+        // the worktree's own reflog.
+        let head = Git::at(path).commit_of("HEAD")?;
+        if let Some(head) = head.filter(|h| Some(h) != now.as_ref()) {
+            let leaving = BTreeSet::from([format!("refs/heads/{branch}")]);
+            if contained::holder(repo, &head, None, &leaving, &[])?.is_none() {
+                return Ok(Reaped::Kept(format!(
+                    "the worktree {} is at {head}, which no other branch or tag holds",
+                    path.display()
+                )));
+            }
         }
         worktree::remove_worktree(repo, path, proof.base)?;
         if let Ok(home) = crate::paths::home() {
