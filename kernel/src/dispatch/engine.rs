@@ -23,7 +23,7 @@ use super::step::{Line, Outcome, Step, Summary};
 use super::waiter::{Bells, Clock};
 
 /// The shortest time between two writes of `queue.json` while it changes.
-pub(super) const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+pub(super) const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One issue of the run.
 #[derive(Debug, Clone)]
