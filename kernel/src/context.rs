@@ -103,21 +103,21 @@ impl WorkerContext {
     /// Resolve the calling worker.
     pub fn resolve(issue: Option<Issue>, kind: Option<Kind>) -> Result<WorkerContext> {
         let repo = Repo::current()?;
-        let file_env = match &repo {
-            Some(r) => read_env_file(&r.worktree.join(ENV_FILE))?,
+        let file_path = repo.as_ref().map(|r| r.worktree.join(ENV_FILE));
+        let file_env: Vec<(String, String)> = match &file_path {
+            Some(path) => read_env_file(path)?
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("ORC_"))
+                .collect(),
             None => Vec::new(),
         };
         // The environment wins over the file; the file fills what is unset.
-        let mut env: Vec<(String, String)> = std::env::vars()
+        let env: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| k.starts_with("ORC_"))
             .collect();
-        for (k, v) in file_env.into_iter().filter(|(k, _)| k.starts_with("ORC_")) {
-            if !env.iter().any(|(ek, ev)| ek == &k && !ev.is_empty()) {
-                env.push((k, v));
-            }
-        }
         let layers = Layers::standard(repo.as_ref().map(|r| r.root.as_path()));
-        let config = Config::resolve(&env, &layers)?;
+        let file = file_path.as_deref().map(|p| (p, file_env.as_slice()));
+        let config = Config::resolve_with_file(&env, file, &layers)?;
         let issue = match issue {
             Some(i) => i,
             None => match config.get("ORC_ISSUE") {

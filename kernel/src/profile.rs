@@ -276,6 +276,8 @@ pub enum Origin {
     Profile(PathBuf),
     /// The process environment.
     Environment,
+    /// A worker's `.orc-env`, which filled what the environment left unset.
+    EnvFile(PathBuf),
 }
 
 impl fmt::Display for Origin {
@@ -284,6 +286,7 @@ impl fmt::Display for Origin {
             Origin::Default => f.write_str("default"),
             Origin::Profile(path) => write!(f, "{}", path.display()),
             Origin::Environment => f.write_str("environment"),
+            Origin::EnvFile(path) => write!(f, "{}", path.display()),
         }
     }
 }
@@ -344,12 +347,34 @@ impl Config {
 
     /// Resolve from an explicit environment and layers (for tests).
     pub fn resolve(env: &[(String, String)], layers: &Layers) -> Result<Config> {
+        Self::resolve_with_file(env, None, layers)
+    }
+
+    /// Resolve as [`Config::resolve`], with a worker's `.orc-env` (its path
+    /// and its `ORC_*` entries) filling what the environment leaves unset:
+    /// a bad value from it is named with the file, not "the environment".
+    pub fn resolve_with_file(
+        env: &[(String, String)],
+        file: Option<(&Path, &[(String, String)])>,
+        layers: &Layers,
+    ) -> Result<Config> {
         let explicit: BTreeMap<&str, &str> = env
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let profile = explicit.get("ORC_ENV").copied().unwrap_or("default");
+        let filled: BTreeMap<&str, &str> = file
+            .map(|(_, entries)| entries)
+            .unwrap_or_default()
+            .iter()
+            .filter(|(k, v)| !v.is_empty() && !explicit.contains_key(k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let profile = explicit
+            .get("ORC_ENV")
+            .or_else(|| filled.get("ORC_ENV"))
+            .copied()
+            .unwrap_or("default");
         if check_name("profile name", profile).is_err() {
             rules::check("ORC_ENV", profile, &Origin::Environment)?;
         }
@@ -377,6 +402,12 @@ impl Config {
             return Err(Error::usage("unknown profile", profile).hint(
                 "profiles are envs/<name>.env in the plugin, .orc/envs/ or ~/.config/orc/envs/",
             ));
+        }
+        if let Some((path, _)) = file {
+            for (key, value) in filled {
+                let origin = Origin::EnvFile(path.to_path_buf());
+                values.insert(key.to_string(), (value.to_string(), origin));
+            }
         }
         for (key, value) in explicit {
             values.insert(key.to_string(), (value.to_string(), Origin::Environment));
@@ -591,6 +622,42 @@ mod tests {
         assert_eq!(cfg.get("ORC_WORKER_TIMEOUT"), Some("3600"));
         assert_eq!(cfg.origin("ORC_WORKER_TIMEOUT"), Some(&Origin::Default));
         Ok(())
+    }
+
+    #[test]
+    fn a_workers_env_file_fills_what_the_environment_leaves_and_is_named() {
+        let layers = Layers {
+            plugin: None,
+            project: None,
+            user: None,
+        };
+        let file = Path::new("/w/.orc-env");
+        let entries = vec![
+            ("ORC_MAX_WORKERS".to_string(), "4".to_string()),
+            ("ORC_TERM_GRACE".to_string(), "6".to_string()),
+        ];
+        let env = vec![
+            ("ORC_MAX_WORKERS".to_string(), "9".to_string()),
+            ("ORC_TERM_GRACE".to_string(), String::new()),
+        ];
+        let cfg = Config::resolve_with_file(&env, Some((file, &entries)), &layers);
+        let cfg = cfg.unwrap_or_default();
+        assert_eq!(cfg.get("ORC_MAX_WORKERS"), Some("9"));
+        assert_eq!(cfg.origin("ORC_MAX_WORKERS"), Some(&Origin::Environment));
+        assert_eq!(cfg.get("ORC_TERM_GRACE"), Some("6"), "empty is unset");
+        assert_eq!(
+            cfg.origin("ORC_TERM_GRACE"),
+            Some(&Origin::EnvFile(file.to_path_buf()))
+        );
+        let bad = vec![("ORC_MAX_WORKERS".to_string(), "04".to_string())];
+        let err = Config::resolve_with_file(&[], Some((file, &bad)), &layers)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("invalid ORC_MAX_WORKERS=\"04\" set in /w/.orc-env"),
+            "{err}"
+        );
     }
 
     #[test]

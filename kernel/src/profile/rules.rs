@@ -190,7 +190,7 @@ pub fn check(name: &str, value: &str, origin: &Origin) -> Result<()> {
     let from = match origin {
         Origin::Environment => "the environment".to_string(),
         Origin::Default => "the built-in default".to_string(),
-        Origin::Profile(path) => path.display().to_string(),
+        Origin::Profile(path) | Origin::EnvFile(path) => path.display().to_string(),
     };
     Err(Error::usage(
         format!(
