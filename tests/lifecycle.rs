@@ -258,6 +258,35 @@ fn timeout_terminates_a_hanging_worker() {
 }
 
 #[test]
+fn a_worker_that_reports_then_hangs_is_stopped_at_the_timeout_and_keeps_its_result() {
+    let env = Life::new();
+    let git = env.git_state();
+    env.issue(7, "report-hang");
+    env.spawn_cmd(
+        env.tool("orc-spawn")
+            .env("ORC_WORKER_TIMEOUT", "2")
+            .env("ORC_TERM_GRACE", "1")
+            .arg("7"),
+    );
+    let report = env.watch_one(7);
+    assert_eq!(report["result"], "failed");
+    // The shim exits: the agent that lingered after its result was stopped.
+    let record = env.wait_until_settled(7);
+    assert_eq!(record.result, Some(Outcome::Failed), "the result stays");
+    assert_eq!(record.detail, "fake-agent reports, then never exits");
+    let log = env.log(7, Kind::Worker);
+    assert!(
+        log.contains(
+            "ran past ORC_WORKER_TIMEOUT (2s) after its result: SIGTERM to the agent's group"
+        ),
+        "{log}"
+    );
+    assert!(env.processes().is_empty(), "{:?}", env.processes());
+    env.cleanup(7, &[]);
+    env.assert_nothing_left(&git);
+}
+
+#[test]
 fn an_ignored_term_is_escalated_to_sigterm_then_sigkill() {
     let env = Life::new();
     let git = env.git_state();

@@ -623,10 +623,16 @@ fn supervise_until_exit(sup: &Supervised<'_>) -> Result<(WaitStatus, Option<Stop
                 &mut stop,
             );
         }
-        if now >= started + timeout && !submitted && stop.is_none() && active() {
+        // The timeout bounds the agent's life, not just its work: one that
+        // reported and then hangs is stopped too (its result stays).
+        if now >= started + timeout && !submitted && stop.is_none() {
+            let after = if active() { "" } else { " after its result" };
             terminate(
                 Outcome::Timeout,
-                format!("ran past ORC_WORKER_TIMEOUT ({}s)", timeout.as_secs()),
+                format!(
+                    "ran past ORC_WORKER_TIMEOUT ({}s){after}",
+                    timeout.as_secs()
+                ),
                 &mut stop,
             );
         }
