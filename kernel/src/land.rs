@@ -10,10 +10,13 @@
 //! base by compare-and-swap), `close` (the local issue file), `reap`
 //! (worktree and branch, on proof).
 
+#[cfg(test)]
+mod build_tests;
 mod check;
 mod close;
 mod git;
 mod merge;
+mod objects;
 mod reap;
 mod scratch;
 

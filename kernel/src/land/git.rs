@@ -28,8 +28,18 @@ impl Git {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Command::new("git")
-            .arg("-C")
+        self.run_with_index(args, None)
+    }
+
+    /// [`Git::run`] with `index` as git's index file (a scratch index of
+    /// orc's own), or the repository's when `None`.
+    pub fn run_with_index<I, S>(&self, args: I, index: Option<&Path>) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C")
             .arg(&self.dir)
             .args(args)
             .env_remove("GIT_DIR")
@@ -38,8 +48,11 @@ impl Git {
             .env_remove("GIT_COMMON_DIR")
             // A merge never opens an editor for its message.
             .env("GIT_EDITOR", "true")
-            .env("GIT_MERGE_AUTOEDIT", "no")
-            .output()
+            .env("GIT_MERGE_AUTOEDIT", "no");
+        if let Some(index) = index {
+            cmd.env("GIT_INDEX_FILE", index);
+        }
+        cmd.output()
             .map_err(|e| Error::io("run git in", &self.dir, e))
     }
 

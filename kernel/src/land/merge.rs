@@ -1,5 +1,6 @@
-//! Merging a branch into its base without GitHub: the merge is built in a
-//! scratch worktree orc owns (the base's tip, detached), the local issue is
+//! Merging a branch into its base without GitHub: the merge is built from
+//! git's objects alone ([`super::objects`]; with a git older than 2.38, in a
+//! scratch worktree orc owns, the base's tip detached), the local issue is
 //! closed in a commit of its own on top of it (that commit can name the
 //! merge), and the base ref then moves from the tip it was built on to the
 //! result in one compare-and-swap: `git update-ref <base> <new> <old>`, or,
@@ -18,6 +19,7 @@ use crate::tracker::local;
 
 use super::close;
 use super::git::{Git, reason};
+use super::objects;
 use super::scratch::Scratch;
 
 /// How many times a base that moved under a merge is merged again.
@@ -139,9 +141,14 @@ pub fn land(
         if let Some(why) = dirty(checkout.as_deref(), &job.base)? {
             return Ok(Landed::Refused(why));
         }
-        let scratch = Scratch::create(repo, job.issue, &old)?;
-        let built = build(&scratch, repo, job, &old, &tip);
-        scratch.remove()?;
+        let built = if objects::supported() {
+            objects::build(repo, job, &old, &tip)
+        } else {
+            let scratch = Scratch::create(repo, job.issue, &old)?;
+            let built = build(&scratch, repo, job, &old, &tip);
+            scratch.remove()?;
+            built
+        };
         let (commit, head, in_commit) = match built? {
             Ok(b) => b,
             Err(why) => return Ok(Landed::Refused(why)),
@@ -198,17 +205,20 @@ pub fn land(
     )))
 }
 
-/// Build the merge on `old` in the scratch worktree: `Ok(Err(why))` when it
-/// cannot be built (a conflict, a base that a fast-forward cannot reach).
-/// Gives the merging commit, the new tip, and whether the issue's closing
-/// is in it.
-fn build(
+/// What a build gives: the merging commit, the new tip, and whether the
+/// issue's closing is in it; or why it cannot be built (a conflict, a base
+/// that a fast-forward cannot reach).
+pub(super) type Built = std::result::Result<(String, String, bool), String>;
+
+/// Build the merge on `old` in the scratch worktree (git before 2.38,
+/// which has no `merge-tree --write-tree`): see [`Built`].
+pub(super) fn build(
     scratch: &Scratch,
     repo: &Repo,
     job: &Job,
     old: &str,
     tip: &str,
-) -> Result<std::result::Result<(String, String, bool), String>> {
+) -> Result<Built> {
     let g = Git::at(scratch.path());
     let ident = identity(repo)?;
     let with = |args: &[&str]| -> Vec<String> {
@@ -219,24 +229,16 @@ fn build(
             .map(str::to_string)
             .collect()
     };
-    let short = |c: &str| c.get(..12).unwrap_or(c).to_string();
     if !g.is_ancestor(tip, old)? {
         match job.method {
             Method::Ff => {
                 if !g.is_ancestor(old, tip)? {
-                    return Ok(Err(format!(
-                        "{} cannot be fast-forwarded to {}: {} has moved since the branch \
-                         was made (rebase the branch, or use ORC_MERGE_METHOD=merge)",
-                        job.base, job.branch, job.base
-                    )));
+                    return Ok(Err(no_fast_forward(job)));
                 }
                 g.ok(["checkout", "--quiet", "--detach", tip])?;
             }
             Method::Merge => {
-                let msg = format!(
-                    "Merge issue #{}: {}\n\nBranch {} at {}, landed by orc.",
-                    job.issue, job.title, job.branch, tip
-                );
+                let msg = merge_message(job, tip);
                 let out = g.run(with(&["merge", "--no-ff", "--no-verify", "-m", &msg, tip]))?;
                 if !out.status.success() {
                     return Ok(Err(conflict(&g, job, &out)?));
@@ -248,15 +250,9 @@ fn build(
                     return Ok(Err(conflict(&g, job, &out)?));
                 }
                 if g.succeeds(["diff", "--cached", "--quiet"])? {
-                    return Ok(Err(format!(
-                        "squashing {} into {} changes nothing",
-                        job.branch, job.base
-                    )));
+                    return Ok(Err(nothing_to_squash(job)));
                 }
-                let msg = format!(
-                    "Issue #{}: {}\n\nSquashed from {} at {} by orc.",
-                    job.issue, job.title, job.branch, tip
-                );
+                let msg = squash_message(job, tip);
                 g.ok(with(&["commit", "--quiet", "--no-verify", "-m", &msg]))?;
             }
         }
@@ -266,7 +262,7 @@ fn build(
     } else {
         g.ok(["rev-parse", "HEAD"])?
     };
-    let file = format!(".orc/issues/{}.md", job.issue);
+    let file = issue_file(job);
     let tracked = job.close && g.succeeds(["ls-files", "--error-unmatch", "--", &file])?;
     if tracked {
         let path = scratch.path().join(&file);
@@ -274,12 +270,7 @@ fn build(
         if let Some(closed) = close::closed_text(&text, &job.now, &commit) {
             std::fs::write(&path, closed).map_err(|e| Error::io("write", &path, e))?;
             g.ok(["add", "--", &file])?;
-            let msg = format!(
-                "Close issue #{}: merged in {}\n\n{}",
-                job.issue,
-                short(&commit),
-                job.title
-            );
+            let msg = close_message(job, &commit);
             g.ok(with(&["commit", "--quiet", "--no-verify", "-m", &msg]))?;
         }
     }
@@ -309,9 +300,54 @@ fn conflict(g: &Git, job: &Job, out: &std::process::Output) -> Result<String> {
     })
 }
 
+/// The refusal of a fast-forward the base cannot make.
+pub(super) fn no_fast_forward(job: &Job) -> String {
+    format!(
+        "{} cannot be fast-forwarded to {}: {} has moved since the branch \
+         was made (rebase the branch, or use ORC_MERGE_METHOD=merge)",
+        job.base, job.branch, job.base
+    )
+}
+
+/// The refusal of a squash that would change nothing.
+pub(super) fn nothing_to_squash(job: &Job) -> String {
+    format!("squashing {} into {} changes nothing", job.branch, job.base)
+}
+
+/// The message of the merge commit of `tip`.
+pub(super) fn merge_message(job: &Job, tip: &str) -> String {
+    format!(
+        "Merge issue #{}: {}\n\nBranch {} at {}, landed by orc.",
+        job.issue, job.title, job.branch, tip
+    )
+}
+
+/// The message of the squashed commit of `tip`.
+pub(super) fn squash_message(job: &Job, tip: &str) -> String {
+    format!(
+        "Issue #{}: {}\n\nSquashed from {} at {} by orc.",
+        job.issue, job.title, job.branch, tip
+    )
+}
+
+/// The message of the commit that closes the issue merged by `commit`.
+pub(super) fn close_message(job: &Job, commit: &str) -> String {
+    format!(
+        "Close issue #{}: merged in {}\n\n{}",
+        job.issue,
+        commit.get(..12).unwrap_or(commit),
+        job.title
+    )
+}
+
+/// The issue's file in the repository.
+pub(super) fn issue_file(job: &Job) -> String {
+    format!(".orc/issues/{}.md", job.issue)
+}
+
 /// `-c user.name=orc -c user.email=…` when git has no identity to commit
 /// with (a fresh machine, a CI container); nothing when it has one.
-fn identity(repo: &Repo) -> Result<Vec<String>> {
+pub(super) fn identity(repo: &Repo) -> Result<Vec<String>> {
     let known = Git::at(&repo.root).succeeds(["var", "GIT_COMMITTER_IDENT"])?;
     Ok(if known {
         Vec::new()
