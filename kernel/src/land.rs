@@ -15,6 +15,7 @@ mod build_tests;
 mod check;
 mod close;
 mod git;
+mod job;
 mod merge;
 mod objects;
 mod reap;
@@ -29,7 +30,8 @@ use crate::tracker::TrackerKind;
 pub use check::{CheckRun, tail};
 pub use close::closed_text;
 pub use git::Git;
-pub use merge::{Closed, Job, Landed, Method, checked_out_at, land};
+pub use job::{Job, Method};
+pub use merge::{Closed, Landed, checked_out_at, land};
 pub use reap::{Proof, Reaped, reap};
 
 /// Run the check command of `issue` on `tip`.

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 use super::git::Git;
-use super::merge::{self, Built, Job, Method};
+use super::job::{Built, Job, Method};
+use super::merge;
 use super::objects;
 use super::scratch::Scratch;
 use crate::ids::Issue;

@@ -13,80 +13,20 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::ids::Issue;
 use crate::repo::Repo;
 use crate::tracker::local;
 
 use super::close;
 use super::git::{Git, reason};
+use super::job::{
+    Built, Job, Method, close_message, identity, issue_file, merge_message, no_fast_forward,
+    nothing_to_squash, squash_message,
+};
 use super::objects;
 use super::scratch::Scratch;
 
 /// How many times a base that moved under a merge is merged again.
 const ATTEMPTS: usize = 3;
-
-/// `ORC_MERGE_METHOD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// Fast-forward only: the base becomes the branch's tip.
-    Ff,
-    /// A merge commit (always, even when a fast-forward would do).
-    Merge,
-    /// One new commit with the branch's changes.
-    Squash,
-}
-
-impl Method {
-    /// `ff`, `merge` or `squash` (`rebase` is taken as `ff`: the base's
-    /// history stays linear either way).
-    pub fn parse(text: &str) -> Result<Method> {
-        match text {
-            "ff" | "rebase" => Ok(Method::Ff),
-            "merge" => Ok(Method::Merge),
-            "squash" => Ok(Method::Squash),
-            other => {
-                Err(Error::usage("unknown ORC_MERGE_METHOD", other).hint("use ff, merge or squash"))
-            }
-        }
-    }
-
-    /// The name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Ff => "ff",
-            Method::Merge => "merge",
-            Method::Squash => "squash",
-        }
-    }
-
-    /// The `gh pr merge` flag that does the same on GitHub.
-    pub fn gh_flag(self) -> &'static str {
-        match self {
-            Method::Ff => "--rebase",
-            Method::Merge => "--merge",
-            Method::Squash => "--squash",
-        }
-    }
-}
-
-/// What to land.
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// The issue.
-    pub issue: Issue,
-    /// Its title, for the commit messages.
-    pub title: String,
-    /// The worker's branch.
-    pub branch: String,
-    /// The branch it merges into (a local branch name, e.g. `main`).
-    pub base: String,
-    /// How.
-    pub method: Method,
-    /// Close `.orc/issues/<N>.md` (the local tracker).
-    pub close: bool,
-    /// The time written into the closed issue.
-    pub now: String,
-}
 
 /// How the issue file was closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,11 +145,6 @@ pub fn land(
     )))
 }
 
-/// What a build gives: the merging commit, the new tip, and whether the
-/// issue's closing is in it; or why it cannot be built (a conflict, a base
-/// that a fast-forward cannot reach).
-pub(super) type Built = std::result::Result<(String, String, bool), String>;
-
 /// Build the merge on `old` in the scratch worktree (git before 2.38,
 /// which has no `merge-tree --write-tree`): see [`Built`].
 pub(super) fn build(
@@ -297,64 +232,6 @@ fn conflict(g: &Git, job: &Job, out: &std::process::Output) -> Result<String> {
             job.base,
             files.join(", ")
         )
-    })
-}
-
-/// The refusal of a fast-forward the base cannot make.
-pub(super) fn no_fast_forward(job: &Job) -> String {
-    format!(
-        "{} cannot be fast-forwarded to {}: {} has moved since the branch \
-         was made (rebase the branch, or use ORC_MERGE_METHOD=merge)",
-        job.base, job.branch, job.base
-    )
-}
-
-/// The refusal of a squash that would change nothing.
-pub(super) fn nothing_to_squash(job: &Job) -> String {
-    format!("squashing {} into {} changes nothing", job.branch, job.base)
-}
-
-/// The message of the merge commit of `tip`.
-pub(super) fn merge_message(job: &Job, tip: &str) -> String {
-    format!(
-        "Merge issue #{}: {}\n\nBranch {} at {}, landed by orc.",
-        job.issue, job.title, job.branch, tip
-    )
-}
-
-/// The message of the squashed commit of `tip`.
-pub(super) fn squash_message(job: &Job, tip: &str) -> String {
-    format!(
-        "Issue #{}: {}\n\nSquashed from {} at {} by orc.",
-        job.issue, job.title, job.branch, tip
-    )
-}
-
-/// The message of the commit that closes the issue merged by `commit`.
-pub(super) fn close_message(job: &Job, commit: &str) -> String {
-    format!(
-        "Close issue #{}: merged in {}\n\n{}",
-        job.issue,
-        commit.get(..12).unwrap_or(commit),
-        job.title
-    )
-}
-
-/// The issue's file in the repository.
-pub(super) fn issue_file(job: &Job) -> String {
-    format!(".orc/issues/{}.md", job.issue)
-}
-
-/// `-c user.name=orc -c user.email=…` when git has no identity to commit
-/// with (a fresh machine, a CI container); nothing when it has one.
-pub(super) fn identity(repo: &Repo) -> Result<Vec<String>> {
-    let known = Git::at(&repo.root).succeeds(["var", "GIT_COMMITTER_IDENT"])?;
-    Ok(if known {
-        Vec::new()
-    } else {
-        ["-c", "user.name=orc", "-c", "user.email=orc@localhost"]
-            .map(str::to_string)
-            .to_vec()
     })
 }
 

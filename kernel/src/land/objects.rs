@@ -7,7 +7,7 @@
 //! check out on the benchmark machine), and nothing is left on disk by a
 //! landing killed half way but unreferenced objects git's gc collects.
 //!
-//! It builds exactly what [`super::merge::build`] builds in a worktree: the
+//! It builds exactly what `merge::build` builds in a worktree: the
 //! same commits, messages and refusals (a unit test compares the two).
 
 use std::ffi::OsStr;
@@ -18,7 +18,7 @@ use crate::repo::Repo;
 
 use super::close;
 use super::git::{Git, reason};
-use super::merge::{
+use super::job::{
     Built, Job, Method, close_message, identity, issue_file, merge_message, no_fast_forward,
     nothing_to_squash, squash_message,
 };
