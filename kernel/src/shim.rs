@@ -623,10 +623,13 @@ fn supervise_until_exit(sup: &Supervised<'_>) -> Result<(WaitStatus, Option<Stop
                 &mut stop,
             );
         }
-        // The timeout bounds the agent's life, not just its work: one that
-        // reported and then hangs is stopped too (its result stays).
-        if now >= started + timeout && !submitted && stop.is_none() {
-            let after = if active() { "" } else { " after its result" };
+        // The timeout bounds a headless agent's life, not just its work:
+        // one that reported and then hangs is stopped too (its result
+        // stays). An interactive session that reported is its person's to
+        // close (or orc-cleanup's).
+        let working = active();
+        if now >= started + timeout && !submitted && stop.is_none() && (working || !interactive) {
+            let after = if working { "" } else { " after its result" };
             terminate(
                 Outcome::Timeout,
                 format!(
