@@ -121,15 +121,31 @@ pub(super) fn issue_file(job: &Job) -> String {
     format!(".orc/issues/{}.md", job.issue)
 }
 
-/// `-c user.name=orc -c user.email=…` when git has no identity to commit
-/// with (a fresh machine, a CI container); nothing when it has one.
-pub(super) fn identity(repo: &Repo) -> Result<Vec<String>> {
-    let known = Git::at(&repo.root).succeeds(["var", "GIT_COMMITTER_IDENT"])?;
-    Ok(if known {
-        Vec::new()
-    } else {
-        ["-c", "user.name=orc", "-c", "user.email=orc@localhost"]
+/// The identity git commits with: `-c user.name=orc -c user.email=…` in
+/// front of a command when git has none of its own (a fresh machine, a CI
+/// container); nothing when it has one.
+pub(super) struct Identity(Vec<String>);
+
+impl Identity {
+    /// Ask git once whether it knows who commits in `repo`.
+    pub(super) fn of(repo: &Repo) -> Result<Identity> {
+        let known = Git::at(&repo.root).succeeds(["var", "GIT_COMMITTER_IDENT"])?;
+        Ok(Identity(if known {
+            Vec::new()
+        } else {
+            ["-c", "user.name=orc", "-c", "user.email=orc@localhost"]
+                .map(str::to_string)
+                .to_vec()
+        }))
+    }
+
+    /// The arguments of a committing git command, the identity first.
+    pub(super) fn with(&self, args: &[&str]) -> Vec<String> {
+        self.0
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
             .map(str::to_string)
-            .to_vec()
-    })
+            .collect()
+    }
 }

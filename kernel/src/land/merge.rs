@@ -19,7 +19,7 @@ use crate::tracker::local;
 use super::close;
 use super::git::{Git, reason};
 use super::job::{
-    Built, Job, Method, close_message, identity, issue_file, merge_message, no_fast_forward,
+    Built, Identity, Job, Method, close_message, issue_file, merge_message, no_fast_forward,
     nothing_to_squash, squash_message,
 };
 use super::objects;
@@ -155,15 +155,8 @@ pub(super) fn build(
     tip: &str,
 ) -> Result<Built> {
     let g = Git::at(scratch.path());
-    let ident = identity(repo)?;
-    let with = |args: &[&str]| -> Vec<String> {
-        ident
-            .iter()
-            .map(String::as_str)
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect()
-    };
+    let ident = Identity::of(repo)?;
+    let with = |args: &[&str]| ident.with(args);
     if !g.is_ancestor(tip, old)? {
         match job.method {
             Method::Ff => {

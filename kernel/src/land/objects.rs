@@ -19,7 +19,7 @@ use crate::repo::Repo;
 use super::close;
 use super::git::{Git, reason};
 use super::job::{
-    Built, Job, Method, close_message, identity, issue_file, merge_message, no_fast_forward,
+    Built, Identity, Job, Method, close_message, issue_file, merge_message, no_fast_forward,
     nothing_to_squash, squash_message,
 };
 
@@ -53,15 +53,8 @@ fn version_at_least(text: &str, want: (u32, u32)) -> Option<bool> {
 /// Build the landing of `tip` on `old` in `repo`: see [`Built`].
 pub(super) fn build(repo: &Repo, job: &Job, old: &str, tip: &str) -> Result<Built> {
     let g = Git::at(&repo.root);
-    let ident = identity(repo)?;
-    let with = |args: &[&str]| -> Vec<String> {
-        ident
-            .iter()
-            .map(String::as_str)
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect()
-    };
+    let ident = Identity::of(repo)?;
+    let with = |args: &[&str]| ident.with(args);
     let mut head = old.to_string();
     let commit = if g.is_ancestor(tip, old)? {
         tip.to_string()
