@@ -207,6 +207,33 @@ enum How {
     Tmux,
 }
 
+/// What every turn starts from: the CLI, its turn of [`SERIAL`], a world,
+/// and for a turn in tmux a server of the test's own.
+struct Start {
+    program: PathBuf,
+    _serial: std::sync::MutexGuard<'static, ()>,
+    w: World,
+    tmux: Option<Tmux>,
+}
+
+/// [`Start`] for `program` (npm `package`) run as `how`; None after one
+/// line when the CLI or tmux is missing (a failure under CI).
+fn start(program: &str, package: &str, how: How) -> Option<Start> {
+    let program = cli(program, package)?;
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = world();
+    let tmux = match how {
+        How::Headless => None,
+        How::Tmux => Some(Tmux::new(&w)?),
+    };
+    Some(Start {
+        program,
+        _serial: serial,
+        w,
+        tmux,
+    })
+}
+
 /// A tmux server of the test's own (`ORC_TMUX_SOCKET` under a private
 /// `TMUX_TMPDIR`), killed on drop.
 struct Tmux {
@@ -383,17 +410,14 @@ fn codex_runs_a_real_interactive_worker_turn_in_tmux() {
 
 /// A worker turn of the real `codex`, headless or in a tmux pane.
 fn codex_turn(how: How) {
-    let Some(codex) = cli("codex", "@openai/codex") else {
+    let Some(Start {
+        program: codex,
+        _serial,
+        w,
+        tmux,
+    }) = start("codex", "@openai/codex", how)
+    else {
         return;
-    };
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = world();
-    let tmux = match how {
-        How::Headless => None,
-        How::Tmux => match Tmux::new(&w) {
-            Some(t) => Some(t),
-            None => return,
-        },
     };
     let mut api = mock_openai::MockOpenAi::start(
         |body| {
@@ -459,17 +483,14 @@ fn opencode_runs_a_real_interactive_worker_turn_in_tmux() {
 
 /// A worker turn of the real `opencode`, headless or in a tmux pane.
 fn opencode_turn(how: How) {
-    let Some(opencode) = cli("opencode", "opencode-ai") else {
+    let Some(Start {
+        program: opencode,
+        _serial,
+        w,
+        tmux,
+    }) = start("opencode", "opencode-ai", how)
+    else {
         return;
-    };
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = world();
-    let tmux = match how {
-        How::Headless => None,
-        How::Tmux => match Tmux::new(&w) {
-            Some(t) => Some(t),
-            None => return,
-        },
     };
     let mut api = mock_anthropic::MockApi::start(
         |body| {
@@ -539,17 +560,14 @@ fn gemini_runs_a_real_interactive_worker_turn_in_tmux() {
 
 /// A worker turn of the real `gemini`, headless or in a tmux pane.
 fn gemini_turn(how: How) {
-    let Some(gemini) = cli("gemini", "@google/gemini-cli") else {
+    let Some(Start {
+        program: gemini,
+        _serial,
+        w,
+        tmux,
+    }) = start("gemini", "@google/gemini-cli", how)
+    else {
         return;
-    };
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = world();
-    let tmux = match how {
-        How::Headless => None,
-        How::Tmux => match Tmux::new(&w) {
-            Some(t) => Some(t),
-            None => return,
-        },
     };
     let mut api = mock_gemini::MockGemini::start(
         |body| {
