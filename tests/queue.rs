@@ -234,6 +234,42 @@ fn a_running_dispatcher_takes_orders_and_stops_cleanly_leaving_workers() {
 }
 
 #[test]
+fn an_order_is_taken_between_the_landings_of_one_long_turn() {
+    // Five workers end together, and orc lands them one after the other in
+    // one turn of its loop, each after a check of 0.5 s. An order given
+    // during that turn is applied at the next landing, not after the last.
+    let mut e = Env::new();
+    e.set("ORC_MERGE", "local");
+    e.set("ORC_AUTO_MERGE", "true");
+    e.set("ORC_REVIEW", "false");
+    e.set("ORC_CHECK_CMD", "sleep 0.5");
+    for n in 1..=5 {
+        e.issue(n, "", "fake-mode: ready");
+    }
+    e.issue(6, "depends_on: [5]", "fake-mode: ready");
+    let file = e.root.join("events.jsonl");
+    let mut child = e.dispatch_bg(&["--label", "q", "--max", "5"], &file);
+    wait_for("the first landing's check", LONG, || {
+        events_in(&file).iter().any(|v| v["event"] == "checked")
+    });
+    let order = e.run("orc-queue", &["prio", "6", "high"]);
+    assert!(order.status.success(), "{}", stderr(&order));
+    assert!(child.wait().unwrap().success());
+    let events = events_in(&file);
+    let at = |pred: &dyn Fn(&Value) -> bool| events.iter().position(pred);
+    let ordered = at(&|v| v["event"] == "order" && v["issue"] == 6).expect("the order event");
+    let last_merge = (1..=5)
+        .filter_map(|n| at(&|v| v["event"] == "merged" && v["issue"] == n))
+        .max()
+        .expect("merged events");
+    assert!(
+        ordered < last_merge,
+        "the order waited for the turn to end: {events:?}"
+    );
+    assert_eq!(events[ordered]["applied"], true, "{:?}", events[ordered]);
+}
+
+#[test]
 fn follow_admits_new_issues_and_reconciles_closed_ones() {
     let mut e = env();
     e.set("ORC_TRACKER_POLL", "3600");

@@ -16,6 +16,23 @@ pub const TEMP_PREFIX: &str = ".orc-tmp-";
 /// new, never a mix: temp file in the same directory, fsync, rename, fsync
 /// the directory. The file gets `mode` before it becomes visible.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    put(path, bytes, mode, true)
+}
+
+/// [`write_atomic`] without the two fsyncs, for a file that every launch
+/// needing it writes anew (a worker's prompt, its `.orc-env`): a reader
+/// still sees the old content or the new, never a mix, but a crash of the
+/// machine may lose it, and the next launch writes it again. Each fsync
+/// costs the writer a disk flush; a dispatcher starts workers by the
+/// thousand.
+pub fn write_regenerable(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    put(path, bytes, mode, false)
+}
+
+/// Temp file in `path`'s directory, written, given `mode`, renamed into
+/// place; with `sync`, the file is fsynced before the rename and the
+/// directory after it.
+fn put(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Result<()> {
     let dir = parent(path)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
@@ -24,12 +41,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .map_err(|e| Error::io("create a temporary file in", dir, without_path(e)))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("write", tmp.path(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io("fsync", tmp.path(), e))?;
+    if sync {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("fsync", tmp.path(), e))?;
+    }
     tmp.persist(path)
         .map_err(|e| Error::io("rename into place", path, e.error))?;
-    sync_dir(dir)
+    if sync {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// `err` without the ` at path "…"` that tempfile appends, so an error

@@ -167,6 +167,29 @@ impl Repo {
     }
 }
 
+/// The variables that would point a git command at another repository,
+/// index or worktree than the one it is given with `-C`.
+const REDIRECTING: [&str; 4] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+];
+
+/// Keep an inherited `GIT_DIR` (say, from a git hook) and its kin from
+/// pointing `cmd` elsewhere than the repository it names. Only variables
+/// that are set are removed: a command whose environment is left as is
+/// starts without the copy of the whole environment an edit costs, which
+/// matters to a dispatcher that runs git dozens of times an issue.
+pub fn scrub_git_env(cmd: &mut Command) -> &mut Command {
+    for var in REDIRECTING {
+        if std::env::var_os(var).is_some() {
+            cmd.env_remove(var);
+        }
+    }
+    cmd
+}
+
 /// 16 hex digits identifying a main repository root (see [`Repo::hash`]).
 pub fn hash_of(root: &Path) -> String {
     format!("{:016x}", fnv1a(root.as_os_str().as_encoded_bytes()))

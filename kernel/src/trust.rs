@@ -69,19 +69,29 @@ pub fn revoke(state: &StateDir, home: &Path, dir: &Path) -> Result<()> {
     }
 }
 
-/// Whether `<home>/.claude.json` marks `dir` as trusted. A missing file
-/// trusts nothing; a file that does not parse is an error.
+/// Whether `<home>/.claude.json` marks `dir` as trusted, itself or through
+/// a directory above it: Claude Code (2.1.328) asks nothing in a
+/// subdirectory of a trusted directory (`claude --bg` starts in `p/child`
+/// when only `p` is trusted, and refuses in an untrusted sibling). A
+/// worktree under a repository its user already trusted needs no entry of
+/// its own, and `~/.claude.json`, which Claude Code rewrites all the time,
+/// is then not written for it at all. A missing file trusts nothing; a
+/// file that does not parse is an error.
 pub fn is_trusted(home: &Path, dir: &Path) -> Result<bool> {
     let key = project_key(dir)?;
     let Some(found) = read(&config_file(home))? else {
         return Ok(false);
     };
-    let trusted = found
-        .doc
-        .get("projects")
-        .and_then(|p| p.get(&key))
-        .and_then(|e| e.get(TRUSTED));
-    Ok(trusted == Some(&Value::Bool(true)))
+    let Some(projects) = found.doc.get("projects") else {
+        return Ok(false);
+    };
+    let trusted = Path::new(&key).ancestors().any(|at| {
+        at.to_str()
+            .and_then(|at| projects.get(at))
+            .and_then(|e| e.get(TRUSTED))
+            == Some(&Value::Bool(true))
+    });
+    Ok(trusted)
 }
 
 /// `<home>/.claude.json`, or the file it links to, so that a symlinked
@@ -251,6 +261,24 @@ mod tests {
             env.doc(),
             serde_json::json!({"projects": {key(&dir): {"hasTrustDialogAccepted": true}}})
         );
+    }
+
+    #[test]
+    fn a_trusted_directory_trusts_what_is_below_it_and_nothing_beside_it() {
+        let env = env();
+        let repo = env.dir("repo");
+        let wt = env.dir("repo/.worktrees/issue/7-x");
+        let sibling = env.dir("repo-other");
+        grant(&env.state, &env.home, &repo).unwrap();
+        assert!(is_trusted(&env.home, &wt).unwrap());
+        assert!(is_trusted(&env.home, &repo).unwrap());
+        // `repo-other` only shares a prefix of its name with `repo`.
+        assert!(!is_trusted(&env.home, &sibling).unwrap());
+        assert!(!is_trusted(&env.home, &env.work).unwrap());
+        // Refused trust above does not count.
+        let doc = serde_json::json!({"projects": {key(&repo): {"hasTrustDialogAccepted": false}}});
+        fs::write(env.file(), doc.to_string()).unwrap();
+        assert!(!is_trusted(&env.home, &wt).unwrap());
     }
 
     #[test]

@@ -96,20 +96,27 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// The reading end of a doorbell, for `poll`. It also holds a writing end
-/// of its own, so the FIFO never reports end-of-file when ringers close:
-/// the reader survives any number of writers coming and going.
+/// The reading end of a doorbell, for `poll`. It also holds a writing end,
+/// so the FIFO never reports end-of-file when ringers close: the reader
+/// survives any number of writers coming and going. On Linux one
+/// descriptor opened for both is that writing end (a FIFO opened read-write
+/// never blocks there); elsewhere, where POSIX leaves that undefined, a
+/// second descriptor is. A dispatcher holds one doorbell a running worker,
+/// and every process it starts copies its descriptor table: one each, not
+/// two.
 #[derive(Debug)]
 pub struct Doorbell {
     reader: File,
-    _keepalive: File,
+    _keepalive: Option<File>,
 }
 
 impl Doorbell {
     /// Open the FIFO at `path` for waiting.
     pub fn open(path: &Path) -> Result<Doorbell> {
+        let both = cfg!(target_os = "linux");
         let reader = OpenOptions::new()
             .read(true)
+            .write(both)
             .custom_flags(libc_flags::O_NONBLOCK | crate::fsutil::NOFOLLOW)
             .open(path)
             .map_err(|e| Error::io("open FIFO for reading", path, e))?;
@@ -123,11 +130,16 @@ impl Doorbell {
                 path.display().to_string(),
             ));
         }
-        let keepalive = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc_flags::O_NONBLOCK | crate::fsutil::NOFOLLOW)
-            .open(path)
-            .map_err(|e| Error::io("open FIFO for keep-alive", path, e))?;
+        let keepalive = if both {
+            None
+        } else {
+            let writer = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc_flags::O_NONBLOCK | crate::fsutil::NOFOLLOW)
+                .open(path)
+                .map_err(|e| Error::io("open FIFO for keep-alive", path, e))?;
+            Some(writer)
+        };
         Ok(Doorbell {
             reader,
             _keepalive: keepalive,

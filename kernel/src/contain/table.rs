@@ -69,6 +69,10 @@ impl Table {
         let is = |e: &Entry, id: Option<ProcessId>| {
             id.is_some_and(|id| e.pid == id.pid && same_start(e.start_time, id.start_time))
         };
+        // The tag is the shim's (its pid and start time): only a process
+        // started since the shim can carry it, and only such a process has
+        // its environment read (one file each, the costly part of a sweep).
+        let since = shim.map_or(0, |s| s.start_time);
         let mut out: Vec<i32> = self
             .by_pid
             .values()
@@ -77,7 +81,7 @@ impl Table {
                 is(e, agent)
                     || self.in_group_of(e, agent)
                     || self.descends_from(e, shim, agent)
-                    || tag.is_some_and(|t| environ_has(e.pid, t))
+                    || tag.is_some_and(|t| e.start_time >= since && environ_has(e.pid, t))
             })
             .map(|e| e.pid)
             .collect();
@@ -184,7 +188,18 @@ mod tests {
             start_time: 0,
         };
         assert!(!table.members(Some(stranger), None, None).contains(&pid));
-        assert!(table.get(pid).is_some_and(|e| e.rss_pages > 0 || e.zombie));
+        // A process that has only just exec'd may have no page resident
+        // yet: its resident set is read as soon as it has one.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let resident = loop {
+            let seen = Table::read().get(pid).copied();
+            match seen {
+                Some(e) if e.rss_pages > 0 || e.zombie => break true,
+                _ if std::time::Instant::now() >= deadline => break false,
+                _ => std::thread::yield_now(),
+            }
+        };
+        assert!(resident, "no resident page of {pid} read within 10 s");
         let _ = child.kill();
         let _ = child.wait();
     }

@@ -31,6 +31,14 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             if acted && !self.opts.once {
                 self.judge_holds()?;
                 self.start_ready()?;
+                // Under load one turn lands dozens of workers, each taking
+                // a tenth of a second: a stop or an order waiting for the
+                // turn's end would wait seconds, not the step it is owed.
+                self.stop |= self.bells.stop_requested();
+                if self.stop {
+                    return Ok(());
+                }
+                self.take_orders()?;
             }
         }
         Ok(())
@@ -172,8 +180,7 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
             return self.set_phase(i, Phase::Review);
         }
         if self.set.auto_merge {
-            self.set_phase(i, Phase::Merging)?;
-            return self.merge(i);
+            return self.merge_verified(i);
         }
         let detail = format!(
             "{}; not reviewed (ORC_REVIEW is off), left for a person to merge (ORC_AUTO_MERGE \

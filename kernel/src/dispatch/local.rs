@@ -60,10 +60,9 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 pr: None,
                 detail,
             })?;
-            self.set_phase(i, Phase::Merging)?;
-            return self.merge_local(i);
+            return self.merge_verified(i);
         }
-        let commits = worktree::commits_beyond(&repo, &branch, &base_ref)?;
+        let commits = worktree::commits_beyond(&repo, &format!("refs/heads/{branch}"), &base_ref)?;
         if commits == 0 {
             let why = format!("{claim} claimed, but branch {branch} has no commits beyond {base}");
             return self.end(i, End::Unverified, why);

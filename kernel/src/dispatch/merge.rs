@@ -17,6 +17,23 @@ use super::step::{Line, Step};
 pub const AUTHOR: &str = "orc-dispatch";
 
 impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
+    /// Item `i`'s worker's claim holds: on to the merge. A merge on GitHub
+    /// is written down first (`gh pr merge` is its first change). A local
+    /// one writes the journal itself, the phase with the base's new tip,
+    /// before its first change (the base moves, or the issue is closed), so
+    /// the phase is only set here: a run killed before that acts on the
+    /// worker's end again, as it would have, and a landing costs one synced
+    /// write less.
+    pub(super) fn merge_verified(&mut self, i: usize) -> Result<()> {
+        if self.set.land.place == crate::land::Where::Local {
+            self.dirty = true;
+            self.items[i].j.phase = super::journal::Phase::Merging;
+        } else {
+            self.set_phase(i, super::journal::Phase::Merging)?;
+        }
+        self.merge(i)
+    }
+
     /// Merge item `i`'s verified, approved work: locally, or its pull
     /// request on GitHub.
     pub(super) fn merge(&mut self, i: usize) -> Result<()> {

@@ -28,6 +28,11 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
     /// Start what is ready, most urgent first, while slots are free: work
     /// already under way (retries, resumes, reviews) before new issues.
     pub(super) fn start_ready(&mut self) -> Result<()> {
+        if self.stop {
+            // Asked to stop: what runs is left for the next dispatcher to
+            // adopt, and nothing new is begun.
+            return Ok(());
+        }
         let mut order: Vec<usize> = Vec::new();
         for continuing in [true, false] {
             for (i, it) in self.items.iter().enumerate() {

@@ -38,17 +38,20 @@ impl Git {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let args: Vec<S> = args.into_iter().collect();
         let mut cmd = Command::new("git");
-        cmd.arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .env_remove("GIT_COMMON_DIR")
-            // A merge never opens an editor for its message.
-            .env("GIT_EDITOR", "true")
-            .env("GIT_MERGE_AUTOEDIT", "no");
+        cmd.arg("-C").arg(&self.dir).args(&args);
+        crate::repo::scrub_git_env(&mut cmd);
+        // A merge or a commit never opens an editor for its message. (Only
+        // these may: no other command orc lands with edits anything, and
+        // each edit of the environment costs a copy of all of it.)
+        if matches!(
+            args.first().and_then(|a| a.as_ref().to_str()),
+            Some("merge" | "commit")
+        ) {
+            cmd.env("GIT_EDITOR", "true")
+                .env("GIT_MERGE_AUTOEDIT", "no");
+        }
         if let Some(index) = index {
             cmd.env("GIT_INDEX_FILE", index);
         }

@@ -58,8 +58,10 @@ pub enum Landed {
     Refused(String),
 }
 
-/// Land `job` in `repo`. `before_update` gets the base's new tip before the
-/// ref moves (to write it down: a run killed right after finds it there).
+/// Land `job` in `repo`. `before_update` gets the base's new tip before
+/// the first change (the ref moves, or, when the base holds the branch
+/// already, the issue is closed): to write it down, so a run killed right
+/// after finds it there.
 pub fn land(
     repo: &Repo,
     job: &Job,
@@ -93,8 +95,8 @@ pub fn land(
             Ok(b) => b,
             Err(why) => return Ok(Landed::Refused(why)),
         };
+        before_update(&head)?;
         if head != old {
-            before_update(&head)?;
             let moved = match &checkout {
                 Some(w) => {
                     if let Some(why) = dirty(Some(w), &job.base)? {

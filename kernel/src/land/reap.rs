@@ -53,10 +53,11 @@ pub fn reap(
     let base_ref = format!("refs/heads/{}", proof.base);
     let now = root.commit_of(&format!("refs/heads/{branch}"))?;
     if let Some(now) = &now {
-        let contained = root.is_ancestor(now, &base_ref)?;
-        let squashed =
-            now == proof.tip && (proof.pr_merged || root.is_ancestor(proof.commit, &base_ref)?);
-        if !contained && !squashed {
+        // A merge or fast-forward needs no second question.
+        let held = root.is_ancestor(now, &base_ref)?
+            || (now == proof.tip
+                && (proof.pr_merged || root.is_ancestor(proof.commit, &base_ref)?));
+        if !held {
             return Ok(Reaped::Kept(format!(
                 "branch {branch} is at {now}, which {} does not hold",
                 proof.base

@@ -19,7 +19,7 @@ use crate::clock;
 use crate::context::{Context, ENV_FILE};
 use crate::error::Result;
 use crate::events::{self, Event};
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_regenerable;
 use crate::paths::{self, StateDir};
 use crate::procdir::Proc;
 use crate::record::Record;
@@ -104,7 +104,8 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
         }
         prep::setup(ctx, &proc, &place.worktree, &env)?;
     }
-    write_atomic(
+    // Both written anew by every launch: atomic, not synced.
+    write_regenerable(
         &place.worktree.join(ENV_FILE),
         env_file(&env).as_bytes(),
         0o600,
@@ -114,7 +115,7 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
     let agent = plan.agent(t, &proc, &place)?;
     // The prompt goes to a private file in the proc directory: the agent
     // reads it from there (or on standard input), never from its argv.
-    write_atomic(&proc.prompt_path(), agent.prompt.as_bytes(), 0o600)?;
+    write_regenerable(&proc.prompt_path(), agent.prompt.as_bytes(), 0o600)?;
     let launch = start::command(ctx, t, &place.worktree, &agent, &proc.prompt_path())?;
     let record = proc.update(|r| plan.ready(r, t, &place, &agent, &clock::now_rfc3339()?))?;
 
@@ -155,9 +156,11 @@ pub(crate) fn run(ctx: &Context, t: &Target, plan: &mut dyn Plan) -> Result<Spaw
 }
 
 /// Trust the worktree in `~/.claude.json` (a headless agent has nobody to
-/// answer the trust dialog). A resumed worker's entry may have been removed
-/// since, so every launch grants it; only an entry this launch added is
-/// taken back on failure.
+/// answer the trust dialog), unless it is trusted already, itself or
+/// through a directory above it (the repository, which its user trusted
+/// when they ran Claude Code there): then the file is not written. A
+/// resumed worker's entry may have been removed since, so every launch
+/// looks again; only an entry this launch added is taken back on failure.
 fn trust_worktree(state: &StateDir, dir: &Path, undo: &mut Undo) -> Result<()> {
     let home = paths::home()?;
     let had_config = home.join(trust::FILE).exists();

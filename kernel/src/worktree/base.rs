@@ -1,6 +1,6 @@
 //! The base branch a worktree starts from.
 
-use super::git::{git, has_ref, run};
+use super::git::{first_existing, git, has_ref, run};
 use crate::error::{Error, Result};
 use crate::repo::Repo;
 
@@ -33,28 +33,30 @@ fn explicit_base(repo: &Repo, name: &str) -> Result<Base> {
         return Err(Error::usage("not a valid branch name", name)
             .hint("pass --base with a branch name such as main"));
     }
-    if has_ref(repo, &format!("refs/remotes/origin/{name}"))? {
-        return Ok(Base {
-            name: name.to_string(),
-            start: format!("origin/{name}"),
-        });
-    }
-    if has_ref(repo, &format!("refs/heads/{name}"))? {
-        return Ok(Base {
-            name: name.to_string(),
-            start: name.to_string(),
-        });
-    }
-    if let Some(short) = name.strip_prefix("origin/")
-        && has_ref(repo, &format!("refs/remotes/{name}"))?
-    {
-        return Ok(Base {
-            name: short.to_string(),
-            start: name.to_string(),
-        });
-    }
-    Err(Error::usage("base branch does not exist", name)
-        .hint("fetch it (`git fetch origin`) or pass an existing branch to --base"))
+    // A branch of origin, a local one, or `origin/<branch>` named in full:
+    // one question to git for the three.
+    let candidates = [
+        format!("refs/remotes/origin/{name}"),
+        format!("refs/heads/{name}"),
+        format!("refs/remotes/{name}"),
+    ];
+    let found = first_existing(repo, &candidates)?;
+    let at = found.and_then(|f| candidates.iter().position(|c| *c == f));
+    let (short, start) = match at {
+        Some(0) => (name, format!("origin/{name}")),
+        Some(1) => (name, name.to_string()),
+        _ => match name.strip_prefix("origin/") {
+            Some(short) if at == Some(2) => (short, name.to_string()),
+            _ => {
+                return Err(Error::usage("base branch does not exist", name)
+                    .hint("fetch it (`git fetch origin`) or pass an existing branch to --base"));
+            }
+        },
+    };
+    Ok(Base {
+        name: short.to_string(),
+        start,
+    })
 }
 
 fn has_origin(repo: &Repo) -> Result<bool> {
@@ -73,13 +75,17 @@ fn origin_default(repo: &Repo) -> Result<Base> {
         candidates.push(name.to_string());
     }
     candidates.extend(["main".to_string(), "master".to_string()]);
-    for name in candidates {
-        if has_ref(repo, &format!("refs/remotes/origin/{name}"))? {
-            return Ok(Base {
-                start: format!("origin/{name}"),
-                name,
-            });
-        }
+    let full: Vec<String> = candidates
+        .iter()
+        .map(|name| format!("refs/remotes/origin/{name}"))
+        .collect();
+    if let Some(found) = first_existing(repo, &full)?
+        && let Some(name) = found.strip_prefix("refs/remotes/origin/")
+    {
+        return Ok(Base {
+            start: format!("origin/{name}"),
+            name: name.to_string(),
+        });
     }
     Err(
         Error::failure("cannot tell the default branch of origin", "origin/HEAD").hint(

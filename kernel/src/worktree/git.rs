@@ -9,14 +9,32 @@ use crate::lock::FileLock;
 use crate::repo::Repo;
 
 /// `origin/main` or `main` as a full ref name, so a tag or another ref of
-/// the same short name can never be picked instead; anything else as is.
+/// the same short name can never be picked instead (a remote-tracking
+/// branch first, then a local one); a name that is full already, or names
+/// neither, as is.
 pub(super) fn full_ref(repo: &Repo, name: &str) -> Result<String> {
-    for full in [format!("refs/remotes/{name}"), format!("refs/heads/{name}")] {
-        if has_ref(repo, &full)? {
-            return Ok(full);
-        }
+    if name.starts_with("refs/") {
+        return Ok(name.to_string());
     }
-    Ok(name.to_string())
+    let candidates = [format!("refs/remotes/{name}"), format!("refs/heads/{name}")];
+    Ok(first_existing(repo, &candidates)?.unwrap_or_else(|| name.to_string()))
+}
+
+/// The first of the full ref names `candidates` that exists, asked of git
+/// once for all of them.
+pub(super) fn first_existing(repo: &Repo, candidates: &[String]) -> Result<Option<String>> {
+    let mut args = vec![
+        "for-each-ref".to_string(),
+        "--format=%(refname)".to_string(),
+    ];
+    args.extend(candidates.iter().cloned());
+    let listed = git(repo, &args)?;
+    // A pattern also matches the refs below it (`main/x`): only an exact
+    // line counts. Branch names cannot hold glob characters.
+    Ok(candidates
+        .iter()
+        .find(|full| listed.lines().any(|l| l == full.as_str()))
+        .cloned())
 }
 
 /// Whether the full ref name `full` exists.
@@ -75,16 +93,11 @@ where
         }
         _ => None,
     };
-    Command::new("git")
-        .arg("-C")
-        .arg(&repo.root)
-        .args(&args)
-        // The repository is named by its root; an inherited GIT_DIR (say,
-        // from a git hook) would otherwise point every command elsewhere.
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_COMMON_DIR")
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(&repo.root).args(&args);
+    // The repository is named by its root; an inherited GIT_DIR (say, from
+    // a git hook) would otherwise point every command elsewhere.
+    crate::repo::scrub_git_env(&mut cmd)
         .output()
         .map_err(|e| Error::io("run git in", &repo.root, e))
 }
