@@ -238,9 +238,64 @@ pub fn save(worker: &Proc, journal: &Journal) -> Result<()> {
     write_atomic(&path(worker), &bytes, 0o600)
 }
 
+/// Whether writing `journal` for `worker` would tell the next dispatcher
+/// nothing: the worker has no journal yet, and this one says only that
+/// its fresh first attempt runs, which is what a worker without a journal
+/// means to the next dispatcher (adopt.rs). Such a write is skipped: it
+/// costs a synced write an issue, and the next decision writes it all.
+pub fn says_nothing_new(worker: &Proc, journal: &Journal) -> bool {
+    only_running(journal) && !path(worker).exists()
+}
+
+/// A fresh first attempt of a worker runs, and nothing else is known.
+fn only_running(journal: &Journal) -> bool {
+    journal.phase == (Phase::Running { kind: Kind::Worker })
+        && Journal {
+            phase: Phase::Queued,
+            ..journal.clone()
+        } == Journal::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_fresh_worker_that_runs_says_nothing_new() {
+        let running = Journal {
+            phase: Phase::Running { kind: Kind::Worker },
+            ..Journal::new()
+        };
+        assert!(only_running(&running));
+        assert!(!only_running(&Journal::new()));
+        let reviewer = Journal {
+            phase: Phase::Running {
+                kind: Kind::Reviewer,
+            },
+            ..Journal::new()
+        };
+        assert!(!only_running(&reviewer));
+        for known in [
+            Journal {
+                failures: 1,
+                ..running.clone()
+            },
+            Journal {
+                handled_attempt: 1,
+                ..running.clone()
+            },
+            Journal {
+                detail: "waits for #5".into(),
+                ..running.clone()
+            },
+            Journal {
+                pr: Some(3),
+                ..running.clone()
+            },
+        ] {
+            assert!(!only_running(&known), "{known:?}");
+        }
+    }
 
     #[test]
     fn round_trips_with_the_phase_flattened() {

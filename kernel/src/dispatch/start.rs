@@ -11,7 +11,7 @@ use crate::procdir::Proc;
 use crate::spawn::{self, Request, Spawned};
 
 use super::engine::Dispatcher;
-use super::journal::{End, Phase};
+use super::journal::{self, End, Phase};
 use super::step::{Line, Step};
 
 /// How one start went.
@@ -166,8 +166,16 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
         if s.kind == Kind::Worker {
             self.items[i].j.reason = None;
         }
-        self.set_phase(i, Phase::Running { kind: s.kind })?;
+        let running = Phase::Running { kind: s.kind };
         let proc = Proc::new(&self.ctx.session, s.kind, s.issue);
+        let mut told = self.items[i].j.clone();
+        told.phase = running.clone();
+        if journal::says_nothing_new(&proc, &told) {
+            self.items[i].j = told;
+            self.dirty = true;
+        } else {
+            self.set_phase(i, running)?;
+        }
         self.bells.watch(&proc);
         self.fresh = true;
         let step = Step::Spawned {
