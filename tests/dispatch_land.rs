@@ -315,3 +315,42 @@ fn a_worktree_detached_at_unheld_commits_is_kept_after_the_landing() {
     );
     assert!(e.lock(1).is_none(), "the lock is released: {:?}", e.lock(1));
 }
+
+#[test]
+fn a_run_killed_after_the_base_moved_still_closes_the_untracked_issue() {
+    // The state a run killed between moving `main` and closing the issue
+    // file leaves: the journal holds the base's new tip, `main` holds the
+    // branch, the untracked issue file is still open.
+    let mut e = Env::new();
+    e.set("ORC_MERGE", "local");
+    e.set("ORC_REVIEW", "false");
+    e.set("ORC_AUTO_MERGE", "false");
+    fs::write(e.repo.join("README.md"), "# project\n").unwrap();
+    e.git(&["add", "README.md"]);
+    e.git(&["commit", "-q", "-m", "the project"]);
+    e.issue(1, "", "fake-mode: ready");
+    let first = e.dispatch(&["1"]);
+    assert_eq!(first.end(1), "approved", "{first}");
+    let branch = e.git(&["branch", "--list", "issue/1-*", "--format=%(refname:short)"]);
+    e.git(&["merge", "--ff-only", "--quiet", branch.trim()]);
+    let head = rev(&e, "main");
+    let file = e.session().join("procs/worker-1/dispatch.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    journal["phase"] = "merging".into();
+    journal["landed"] = head.clone().into();
+    fs::write(&file, journal.to_string()).unwrap();
+    assert!(
+        !fs::read_to_string(e.issue_path(1))
+            .unwrap()
+            .contains("closed")
+    );
+
+    e.set("ORC_AUTO_MERGE", "true");
+    let again = e.dispatch(&["1"]);
+    assert_eq!(again.end(1), "merged", "{again}");
+    assert_eq!(rev(&e, "main"), head, "main moved again");
+    let issue = fs::read_to_string(e.issue_path(1)).unwrap();
+    assert!(issue.contains("state: closed"), "{issue}");
+    assert!(issue.contains(&format!("merged: {head}")), "{issue}");
+}

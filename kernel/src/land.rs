@@ -31,7 +31,7 @@ pub use check::{CheckRun, tail};
 pub use close::closed_text;
 pub use git::Git;
 pub use job::{Job, Method};
-pub use merge::{Closed, Landed, checked_out_at, land};
+pub use merge::{Closed, Landed, checked_out_at, close_in_place, land};
 pub use reap::{Proof, Reaped, reap};
 
 /// Run the check command of `issue` on `tip`.

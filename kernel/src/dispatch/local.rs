@@ -152,11 +152,19 @@ impl<E: FnMut(&Line) -> Result<()>> Dispatcher<'_, E> {
                 .commit_of(&format!("refs/heads/{branch}"))?
                 .unwrap_or_default();
             let head = self.items[i].j.landed.clone().unwrap_or_default();
+            // Killed before an untracked issue file was closed: close it
+            // now (a file closed in the landing's commit, or already, is
+            // left alone).
+            let closed = if job.close && land::close_in_place(&repo, &job, &head)? {
+                Closed::InPlace
+            } else {
+                Closed::No
+            };
             Landed::Done {
                 commit: head.clone(),
                 head,
                 tip,
-                closed: Closed::No,
+                closed,
             }
         } else {
             let proc = self.worker(issue);

@@ -263,8 +263,9 @@ pub fn checked_out_at(repo: &Repo, branch: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-/// Close the untracked issue file in the main checkout.
-fn close_in_place(repo: &Repo, job: &Job, commit: &str) -> Result<bool> {
+/// Close the untracked issue file in the main checkout; whether it did (a
+/// file closed already, tracked, or missing is left as it is).
+pub fn close_in_place(repo: &Repo, job: &Job, commit: &str) -> Result<bool> {
     let path = local::issue_path(&repo.root, job.issue);
     if !path.is_file() {
         return Ok(false);
