@@ -44,11 +44,18 @@ impl Git {
         crate::repo::scrub_git_env(&mut cmd);
         // A merge or a commit never opens an editor for its message. (Only
         // these may: no other command orc lands with edits anything, and
-        // each edit of the environment costs a copy of all of it.)
-        if matches!(
-            args.first().and_then(|a| a.as_ref().to_str()),
-            Some("merge" | "commit")
-        ) {
+        // each edit of the environment costs a copy of all of it.) The
+        // command is the first word after any `-c NAME=VALUE` pairs.
+        let mut words = args.iter().map(|a| a.as_ref().to_str());
+        let command = loop {
+            match words.next() {
+                Some(Some("-c")) => {
+                    words.next();
+                }
+                other => break other.flatten(),
+            }
+        };
+        if matches!(command, Some("merge" | "commit")) {
             cmd.env("GIT_EDITOR", "true")
                 .env("GIT_MERGE_AUTOEDIT", "no");
         }
