@@ -85,6 +85,21 @@ pub(super) fn no_fast_forward(job: &Job) -> String {
     )
 }
 
+/// The refusal of a merge that stopped: on a conflict in `files`, or, with
+/// none named, for git's `reason`.
+pub(super) fn no_merge(job: &Job, files: &[&str], reason: &str) -> String {
+    if files.is_empty() {
+        format!("{} does not merge into {}: {reason}", job.branch, job.base)
+    } else {
+        format!(
+            "{} conflicts with {} in {}",
+            job.branch,
+            job.base,
+            files.join(", ")
+        )
+    }
+}
+
 /// The refusal of a squash that would change nothing.
 pub(super) fn nothing_to_squash(job: &Job) -> String {
     format!("squashing {} into {} changes nothing", job.branch, job.base)

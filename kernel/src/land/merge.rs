@@ -20,7 +20,7 @@ use super::close;
 use super::git::{Git, reason};
 use super::job::{
     Built, Identity, Job, Method, close_message, issue_file, merge_message, no_fast_forward,
-    nothing_to_squash, squash_message,
+    no_merge, nothing_to_squash, squash_message,
 };
 use super::objects;
 use super::scratch::Scratch;
@@ -213,21 +213,7 @@ pub(super) fn build(
 fn conflict(g: &Git, job: &Job, out: &std::process::Output) -> Result<String> {
     let files = g.ok(["diff", "--name-only", "--diff-filter=U"])?;
     let files: Vec<&str> = files.lines().collect();
-    Ok(if files.is_empty() {
-        format!(
-            "{} does not merge into {}: {}",
-            job.branch,
-            job.base,
-            reason(out)
-        )
-    } else {
-        format!(
-            "{} conflicts with {} in {}",
-            job.branch,
-            job.base,
-            files.join(", ")
-        )
-    })
+    Ok(no_merge(job, &files, &reason(out)))
 }
 
 /// Why the base must not be merged into: checked out at `at` with tracked

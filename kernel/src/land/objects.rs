@@ -20,7 +20,7 @@ use super::close;
 use super::git::{Git, reason};
 use super::job::{
     Built, Identity, Job, Method, close_message, issue_file, merge_message, no_fast_forward,
-    nothing_to_squash, squash_message,
+    no_merge, nothing_to_squash, squash_message,
 };
 
 /// Whether the git on PATH has `merge-tree --write-tree` (2.38 or later).
@@ -128,28 +128,9 @@ fn merged_tree(
         },
         Some(1) => {
             let files: Vec<&str> = lines.skip(1).take_while(|l| !l.is_empty()).collect();
-            Ok(Err(if files.is_empty() {
-                format!(
-                    "{} does not merge into {}: {}",
-                    job.branch,
-                    job.base,
-                    reason(&out)
-                )
-            } else {
-                format!(
-                    "{} conflicts with {} in {}",
-                    job.branch,
-                    job.base,
-                    files.join(", ")
-                )
-            }))
+            Ok(Err(no_merge(job, &files, &reason(&out))))
         }
-        _ => Ok(Err(format!(
-            "{} does not merge into {}: {}",
-            job.branch,
-            job.base,
-            reason(&out)
-        ))),
+        _ => Ok(Err(no_merge(job, &[], &reason(&out)))),
     }
 }
 
