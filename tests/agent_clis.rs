@@ -13,28 +13,14 @@
 //! except under CI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/world.rs"]
+mod world;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use orc_kernel::agent::{self, AgentKind, Mode, Spec};
 use orc_kernel::ids::{Issue, Kind};
-
-/// The CLI on PATH, or None after one line (a failure under CI).
-fn find(program: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-            "{program} is not on PATH under CI: .ci/run installs {package}"
-        );
-        eprintln!("skipped: {program} is not on PATH (npm install -g {package})");
-    }
-    found
-}
 
 /// `program args --help`, stdout and stderr together.
 fn help(program: &Path, args: &[&str]) -> String {
@@ -98,7 +84,7 @@ fn lines(kind: AgentKind) -> Vec<Vec<String>> {
 }
 
 fn check(kind: AgentKind, program: &str, package: &str) {
-    let Some(path) = find(program, package) else {
+    let Some(path) = world::npm_cli(program, package) else {
         return;
     };
     let installed = version(&path);
@@ -172,7 +158,7 @@ fn gemini_has_every_flag_orc_passes() {
 /// configuration loaded (offline, in a `CODEX_HOME` of its own).
 #[test]
 fn codex_knows_every_config_key_orc_passes() {
-    let Some(path) = find("codex", "@openai/codex") else {
+    let Some(path) = world::npm_cli("codex", "@openai/codex") else {
         return;
     };
     let home = tempfile::tempdir().unwrap();

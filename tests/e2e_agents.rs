@@ -65,19 +65,6 @@ const ISSUE_BODY: &str = "Add a file hello.txt that says hello, in the e2e-agent
 /// A line of orc's default prompt, which only the prompt file holds.
 const PROMPT_MARK: &str = "You are the orc worker for issue #1,";
 
-/// The CLI `program` on PATH, or None after one line (a failure under CI).
-fn cli(program: &str, package: &str) -> Option<PathBuf> {
-    let found = world::on_path(program);
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-            "{program} is not on PATH under CI: .ci/run installs {package}"
-        );
-        eprintln!("skipped: {program} is not on PATH (npm install -g {package})");
-    }
-    found
-}
-
 /// One step of the scripted worker; each mock has its own `Reply` type,
 /// which [`reply!`] makes of it.
 enum Step {
@@ -219,7 +206,7 @@ struct Start {
 /// [`Start`] for `program` (npm `package`) run as `how`; None after one
 /// line when the CLI or tmux is missing (a failure under CI).
 fn start(program: &str, package: &str, how: How) -> Option<Start> {
-    let program = cli(program, package)?;
+    let program = world::npm_cli(program, package)?;
     let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let w = world();
     let tmux = match how {

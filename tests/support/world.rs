@@ -36,23 +36,24 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The `claude` CLI, or `None` (with a note on stderr) when it is missing
-/// and `CI` is unset. Under CI a missing `claude` fails the test: `.ci/run`
-/// installs it.
-pub fn claude() -> Option<PathBuf> {
-    match on_path("claude") {
-        Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
-            panic!("`claude` is not on PATH under CI: .ci/run installs @anthropic-ai/claude-code")
-        }
-        None => {
-            eprintln!(
-                "skipped: `claude` is not on PATH \
-                 (npm install -g @anthropic-ai/claude-code@2.1.328)"
-            );
-            None
-        }
+/// The CLI `program` (from the npm `package`) on PATH, or `None` after one
+/// line on stderr when it is missing and `CI` is unset. Under CI a missing
+/// CLI fails the test: `.ci/run` installs it.
+pub fn npm_cli(program: &str, package: &str) -> Option<PathBuf> {
+    let found = on_path(program);
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "{program} is not on PATH under CI: .ci/run installs {package}"
+        );
+        eprintln!("skipped: {program} is not on PATH (npm install -g {package})");
     }
+    found
+}
+
+/// The `claude` CLI, or `None` (see [`npm_cli`]).
+pub fn claude() -> Option<PathBuf> {
+    npm_cli("claude", "@anthropic-ai/claude-code@2.1.328")
 }
 
 /// `PATH` for a `claude` child: the CLI's directory, then the system's.
