@@ -17,7 +17,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::ids::Issue;
 use crate::liveness::{Liveness, ProcessId};
-use crate::lock::{FileLock, Holder, IssueLock, LockRecord, LockStatus};
+use crate::lock::{Holder, IssueLock, LockRecord, LockStatus, Standing};
 use crate::paths::StateDir;
 use crate::procdir::Proc;
 use crate::record::{Outcome, State};
@@ -158,9 +158,9 @@ fn leftovers(proc: &Proc, dry_run: bool, out: &mut Report) -> Result<()> {
     // A dry run takes no lock: taking one can create its file.
     let _guard = match dry_run {
         true => None,
-        false => match FileLock::try_exclusive(&proc.dir().join(".lock"))? {
-            Some(guard) => Some(guard),
-            None => return Ok(()),
+        false => match proc.try_guard()? {
+            Standing::Locked(guard) => Some(guard),
+            Standing::Busy | Standing::Gone => return Ok(()),
         },
     };
     let Ok(entries) = fs::read_dir(proc.dir()) else {
@@ -192,8 +192,21 @@ fn pid_gone(pid: i32) -> bool {
 }
 
 /// A proc directory with no record, or a record that never got past
-/// NEW/READY, whose spawner is gone: nothing was ever started in it.
+/// NEW/READY, whose spawner is gone: nothing was ever started in it. It is
+/// judged and removed under the proc lock, which a shim takes to write its
+/// identity (`Proc::begin_supervision`): a shim the dead spawner started
+/// either wrote it first, and its worker is kept, or finds its directory
+/// gone and starts nothing.
 fn orphan_proc(state: &StateDir, proc: &Proc, dry_run: bool, out: &mut Report) -> Result<()> {
+    // A dry run takes no lock: taking one can create its file.
+    let _guard = match dry_run {
+        true => None,
+        false => match proc.try_guard()? {
+            Standing::Locked(guard) => Some(guard),
+            // A writer at work in it is alive: nothing to judge now.
+            Standing::Busy | Standing::Gone => return Ok(()),
+        },
+    };
     if proc.shim().ok().flatten().is_some() {
         return Ok(());
     }

@@ -15,7 +15,7 @@
 //! the record's result, and the next writer of the lock repairs it.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,17 @@ use crate::repo::Repo;
 
 mod wait;
 pub use wait::{holder, patience};
+
+/// What [`FileLock::standing`] found.
+#[derive(Debug)]
+pub enum Standing {
+    /// The lock, on the file its path still names.
+    Locked(FileLock),
+    /// Held elsewhere (only when not waiting).
+    Busy,
+    /// The directory, or the lock file in it, is gone.
+    Gone,
+}
 
 /// An exclusive `flock` held until dropped.
 #[derive(Debug)]
@@ -87,6 +98,51 @@ impl FileLock {
             })),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+        }
+    }
+
+    /// Take the exclusive lock on `path` only while its directory stands.
+    /// Nothing is created but the lock file itself, inside the directory as
+    /// it is: a directory removed (with its lock file) before or while this
+    /// waits is [`Standing::Gone`], never made again. With `wait` false, a
+    /// lock held elsewhere is [`Standing::Busy`] at once; with `wait` true,
+    /// it is waited for as long as [`FileLock::exclusive`] waits.
+    pub fn standing(path: &Path, wait: bool) -> Result<Standing> {
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(crate::fsutil::NOFOLLOW)
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Standing::Gone),
+            Err(e) => return Err(crate::fsutil::open_error("open lock file", path, e)),
+        };
+        if wait {
+            wait::lock_within(&file, path, patience())?;
+        } else {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(Standing::Busy),
+                Err(TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+            }
+        }
+        // Whoever removed the directory held this lock while it did: the
+        // lock is worth something only if the path still names its file.
+        let held = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+        match std::fs::symlink_metadata(path) {
+            Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => {
+                Ok(Standing::Locked(FileLock {
+                    file,
+                    path: path.to_path_buf(),
+                }))
+            }
+            Ok(_) => Ok(Standing::Gone),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Standing::Gone),
+            Err(e) => Err(Error::io("stat", path, e)),
         }
     }
 
@@ -437,4 +493,95 @@ pub fn named(state: &StateDir, name: &str, wait: bool) -> Result<Option<FileLock
 pub fn named_unbounded(state: &StateDir, name: &str) -> Result<FileLock> {
     check_name("lock name", name)?;
     FileLock::exclusive_unbounded(&state.named_locks().join(format!("{name}.lock")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+    }
+
+    /// How many of this process's descriptors are open on `path`.
+    fn open_on(path: &Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|fds| {
+                fds.flatten()
+                    .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| p == path))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// A thread waiting for the lock on `path`, returned once it has the
+    /// file open (a second descriptor on it besides the holder's).
+    fn waiter_on(path: &Path) -> std::thread::JoinHandle<Result<Standing>> {
+        let waiter = {
+            let path = path.to_path_buf();
+            std::thread::spawn(move || FileLock::standing(&path, true))
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while open_on(path) < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the waiter never opened the lock"
+            );
+            std::thread::yield_now();
+        }
+        waiter
+    }
+
+    #[test]
+    fn a_lock_in_a_removed_directory_is_gone_and_makes_nothing() -> Result<()> {
+        let top = tempdir();
+        let dir = top.path().join("worker-1");
+        let path = dir.join(".lock");
+        assert!(matches!(FileLock::standing(&path, true)?, Standing::Gone));
+        assert!(!dir.exists(), "the directory is not made");
+
+        std::fs::create_dir(&dir).map_err(|e| Error::io("mkdir", &dir, e))?;
+        let Standing::Locked(held) = FileLock::standing(&path, false)? else {
+            panic!("a free lock in a standing directory is taken");
+        };
+        assert!(matches!(FileLock::standing(&path, false)?, Standing::Busy));
+        // A waiter that opened the file before the holder removed the
+        // directory gets the lock of nothing, and knows it.
+        let waiter = waiter_on(&path);
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
+        drop(held);
+        let found = waiter
+            .join()
+            .unwrap_or_else(|_| panic!("the waiter panicked"))?;
+        assert!(matches!(found, Standing::Gone), "{found:?}");
+        assert!(!dir.exists(), "the directory is not made again");
+        Ok(())
+    }
+
+    #[test]
+    fn a_lock_whose_path_names_another_file_now_is_gone() -> Result<()> {
+        let top = tempdir();
+        let dir = top.path().join("worker-1");
+        let path = dir.join(".lock");
+        std::fs::create_dir(&dir).map_err(|e| Error::io("mkdir", &dir, e))?;
+        let Standing::Locked(held) = FileLock::standing(&path, false)? else {
+            panic!("a free lock in a standing directory is taken");
+        };
+        let waiter = waiter_on(&path);
+        // Removed and made anew (a new worker of the same issue).
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
+        std::fs::create_dir(&dir).map_err(|e| Error::io("mkdir", &dir, e))?;
+        std::fs::write(&path, "").map_err(|e| Error::io("write", &path, e))?;
+        drop(held);
+        let found = waiter
+            .join()
+            .unwrap_or_else(|_| panic!("the waiter panicked"))?;
+        assert!(matches!(found, Standing::Gone), "{found:?}");
+        assert!(matches!(
+            FileLock::standing(&path, false)?,
+            Standing::Locked(_)
+        ));
+        Ok(())
+    }
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::{append_line, ensure_private_dir, remove_stale_temps, write_atomic};
 use crate::ids::{Issue, Kind};
 use crate::liveness::{Liveness, ProcessId};
-use crate::lock::FileLock;
+use crate::lock::{FileLock, Standing};
 use crate::record::Record;
 use crate::session::Session;
 use crate::wake;
@@ -103,24 +103,13 @@ impl Proc {
 
     /// Read the record, which must exist.
     pub fn load(&self) -> Result<Record> {
-        self.read()?.ok_or_else(|| {
-            Error::failure(
-                format!("no such {}", self.kind),
-                format!("{} {}", self.kind, self.issue),
-            )
-            .hint("orc-ps lists the workers of this session")
-        })
+        self.read()?.ok_or_else(|| self.gone())
     }
 
     /// Change the record under the proc lock: read, let `change` edit it,
     /// write it back atomically. Leftovers of an interrupted write are
     /// cleared first. Nothing is written when `change` fails.
     pub fn update(&self, change: impl FnOnce(&mut Record) -> Result<()>) -> Result<Record> {
-        // Taking the guard creates the directory: a worker that does not
-        // exist is an error, not a ghost proc directory for orc-ps to list.
-        if !self.exists() {
-            self.load()?;
-        }
         let _guard = self.guard()?;
         remove_stale_temps(&self.dir);
         let mut record = self.load()?;
@@ -139,9 +128,57 @@ impl Proc {
         write_atomic(&self.state_path(), &bytes, 0o600)
     }
 
-    /// The proc lock serialising writers of this directory.
+    /// The proc lock serialising writers of this directory. Taking it never
+    /// makes the directory: once `orc-ctl gc` or a cleanup has removed it
+    /// (under this lock), a late writer is told the worker is gone instead
+    /// of leaving a ghost directory behind.
     pub fn guard(&self) -> Result<FileLock> {
-        FileLock::exclusive(&self.dir.join(".lock"))
+        match FileLock::standing(&self.lock_path(), true)? {
+            Standing::Locked(guard) => Ok(guard),
+            Standing::Busy | Standing::Gone => Err(self.gone()),
+        }
+    }
+
+    /// The proc lock if it is free now: `Busy` while a writer holds it,
+    /// `Gone` once the directory is.
+    pub fn try_guard(&self) -> Result<Standing> {
+        FileLock::standing(&self.lock_path(), false)
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join(".lock")
+    }
+
+    fn gone(&self) -> Error {
+        Error::failure(
+            format!("no such {}", self.kind),
+            format!("{} {}", self.kind, self.issue),
+        )
+        .hint("orc-ps lists the workers of this session")
+    }
+
+    /// The shim's first word, before it starts anything: under the proc
+    /// lock, the record must still be there and active, and the shim's
+    /// identity is written with it. A launch whose spawner died can be
+    /// removed by `orc-ctl gc` (or ended by a cleanup) before its shim got
+    /// here; the shim then starts nothing and says why. Returns the record.
+    pub fn begin_supervision(&self, shim: ProcessId) -> Result<Record> {
+        let _guard = self.guard()?;
+        let record = self.read()?.ok_or_else(|| self.gone())?;
+        if !record.state.is_active() {
+            return Err(Error::failure(
+                format!(
+                    "{} {} ended ({}, {}) before its shim started; nothing is started",
+                    self.kind,
+                    self.issue,
+                    record.state,
+                    record.result_name()
+                ),
+                self.dir.display().to_string(),
+            ));
+        }
+        self.write_shim_locked(&ShimIds { shim, agent: None })?;
+        Ok(record)
     }
 
     /// The shim's and agent's identities, if recorded.
@@ -153,6 +190,10 @@ impl Proc {
     /// every writer here: [`Proc::update`] clears temporary files it finds.
     pub fn write_shim(&self, ids: &ShimIds) -> Result<()> {
         let _guard = self.guard()?;
+        self.write_shim_locked(ids)
+    }
+
+    fn write_shim_locked(&self, ids: &ShimIds) -> Result<()> {
         let bytes = serde_json::to_vec(ids).map_err(|e| {
             Error::failure(
                 format!("cannot encode shim.pid: {e}"),

@@ -92,7 +92,6 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         return Ok(code);
     }
     let proc = Proc::new(&ctx.session, opts.kind, opts.issue);
-    let record = proc.load()?;
     let me = ProcessId::current();
     #[cfg(target_os = "linux")]
     {
@@ -108,12 +107,11 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
         Signal::SIGCHLD,
     ])?;
     let node = opts.place == Place::Node;
-    if !node {
-        proc.write_shim(&ShimIds {
-            shim: me,
-            agent: None,
-        })?;
-    }
+    // On a node, the local shim supervises already.
+    let record = match node {
+        true => proc.load()?,
+        false => proc.begin_supervision(me)?,
+    };
 
     // Reviewers read a worker's change; the issue lock stays the worker's.
     // On a node, the local shim has it already.

@@ -269,3 +269,65 @@ fn gc_records_crashed_for_a_worker_whose_shim_is_dead() {
     assert_eq!(env.record(7, Kind::Worker).state, State::Running);
     assert!(out.contains("cannot be told"), "{out}");
 }
+
+#[test]
+fn a_shim_whose_launch_gc_removed_starts_nothing_and_makes_nothing_again() {
+    let env = Life::new();
+    let session = env.session_name();
+    // orc-spawn was killed after writing READY and starting the shim, which
+    // had not yet written its identity: gc removes the launch, and the shim
+    // then finds its worker gone.
+    let proc = env.seed_worker(20, Kind::Worker, State::Ready);
+    env.seed_lock(20, Holder::Process { id: dead_process() }, &session);
+    // While the shim holds the proc lock to write its identity, gc leaves
+    // the launch alone; it judges it only under that lock.
+    let orc_kernel::lock::Standing::Locked(shim_writing) = proc.try_guard().unwrap() else {
+        panic!("the proc lock is free");
+    };
+    let out = assert_ok(&env.run("orc-ctl", &["gc"]));
+    assert!(!out.contains("removed proc"), "{out}");
+    assert!(proc.dir().exists(), "{out}");
+    drop(shim_writing);
+    let out = assert_ok(&env.run("orc-ctl", &["gc"]));
+    assert!(out.contains("removed proc"), "{out}");
+    assert!(!proc.dir().exists(), "{out}");
+    // A worker that ended before its shim started: nothing starts either.
+    env.seed_worker(21, Kind::Worker, State::Terminated);
+    let marker = env.home.join("agent-ran");
+    let agent = format!("touch '{}'", marker.display());
+    for n in ["20", "21"] {
+        let shim = env.run(
+            "orc-shim",
+            &[
+                "--session",
+                &session,
+                "--issue",
+                n,
+                "--",
+                "sh",
+                "-c",
+                &agent,
+            ],
+        );
+        assert_ne!(shim.status.code(), Some(0), "worker {n}: the shim refuses");
+        let err = stderr(&shim);
+        let why = if n == "20" {
+            "no such worker"
+        } else {
+            "before its shim started"
+        };
+        assert!(err.contains(why), "worker {n}: {err}");
+    }
+    assert!(!marker.exists(), "no agent ran");
+    assert!(
+        !proc.dir().exists(),
+        "the removed directory is not made again"
+    );
+    assert!(
+        orc_kernel::procdir::Proc::new(&env.session(), Kind::Worker, 21.into())
+            .shim()
+            .unwrap()
+            .is_none(),
+        "the ended worker gets no shim identity"
+    );
+}
