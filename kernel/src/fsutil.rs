@@ -251,15 +251,45 @@ pub fn user_name(uid: u32) -> String {
 }
 
 /// Append one line to `path` in a single `write` on an `O_APPEND` file, so
-/// concurrent appenders never interleave within a line. The file is created
-/// 0600 and never opened through a symlink.
+/// concurrent appenders never interleave within a line. A line the disk
+/// has no room for is taken back whole: a short write is truncated away
+/// (unless something was appended after it), so a full disk fails the
+/// append without leaving a torn line for the next one to run into. The
+/// file is created 0600 and never opened through a symlink.
 pub fn append_line(path: &Path, line: &str) -> Result<()> {
     let mut buf = String::with_capacity(line.len() + 1);
     buf.push_str(line);
     buf.push('\n');
     let mut file = open_append(path)?;
-    file.write_all(buf.as_bytes())
-        .map_err(|e| Error::io("append to", path, e))
+    let mut written = 0;
+    let error = loop {
+        match file.write(&buf.as_bytes()[written..]) {
+            Ok(0) => break std::io::Error::from(std::io::ErrorKind::WriteZero),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break e,
+        }
+        if written == buf.len() {
+            return Ok(());
+        }
+    };
+    if written > 0 {
+        take_back(&mut file, written as u64);
+    }
+    Err(Error::io("append to", path, error))
+}
+
+/// Cut the last `written` bytes this descriptor appended, if they are still
+/// the end of the file. (After an `O_APPEND` write the offset is the end of
+/// what was written.)
+fn take_back(file: &mut File, written: u64) {
+    use std::io::Seek;
+    let Ok(end) = file.stream_position() else {
+        return;
+    };
+    if file.metadata().is_ok_and(|m| m.len() == end) {
+        let _ = file.set_len(end.saturating_sub(written));
+    }
 }
 
 /// How old a temporary file must be before it counts as left by a crash.

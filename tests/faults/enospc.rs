@@ -115,3 +115,28 @@ fn every_writer_on_a_full_disk_fails_cleanly_or_succeeds() {
         tmpfs.path().display()
     );
 }
+
+#[test]
+fn a_line_the_disk_has_no_room_for_is_taken_back_whole() {
+    let env = Life::new();
+    let Some(tmpfs) = Tmpfs::mount(&env.state, "1m") else {
+        return;
+    };
+    let log = tmpfs.path().join("events.jsonl");
+    orc_kernel::fsutil::append_line(&log, r#"{"event":"first"}"#).unwrap();
+    let before = fs::read_to_string(&log).unwrap();
+    let filler = tmpfs.fill("filler");
+    // Longer than what is left of the log's last page: part of it would fit.
+    let long = format!(r#"{{"event":"{}"}}"#, "x".repeat(8192));
+    let err = orc_kernel::fsutil::append_line(&log, &long).unwrap_err();
+    assert!(err.to_string().contains("append to"), "{err}");
+    let after = fs::read_to_string(&log).unwrap();
+    assert_eq!(after.len(), before.len(), "nothing of the line is left");
+    assert_eq!(after, before);
+    fs::remove_file(&filler).unwrap();
+    orc_kernel::fsutil::append_line(&log, r#"{"event":"next"}"#).unwrap();
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "{\"event\":\"first\"}\n{\"event\":\"next\"}\n"
+    );
+}
