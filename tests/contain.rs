@@ -263,3 +263,33 @@ fn the_shim_and_the_agent_keep_none_of_the_caller_s_descriptors() {
     assert_ok(&env.run("orc-cleanup", &["--force", "7"]));
     env.assert_no_processes();
 }
+
+/// A process that moved out of the worker's cgroup, its shim SIGKILLed: the
+/// cgroup the shim left in place says it did not drain, and orc-cleanup's
+/// sweep finds the process by its tag.
+#[test]
+fn cleanup_stops_a_tagged_process_that_left_the_cgroup_of_a_killed_shim() {
+    if !cgroups_writable() {
+        return;
+    }
+    let env = Life::new();
+    let (w, child, grandchild) = spawn_escaping(&env, "cgroup");
+    let cg = env.proc(7, Kind::Worker).cgroup().unwrap();
+    let outside = cg.parent().unwrap().join("cgroup.procs");
+    fs::write(&outside, grandchild.to_string()).unwrap();
+    let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap();
+    assert!(
+        !procs.lines().any(|l| l == grandchild.to_string()),
+        "{procs}"
+    );
+    kill(Pid::from_raw(w.shim), Signal::SIGKILL).unwrap();
+    wait_gone(w.shim);
+    wait_gone(w.pid);
+    assert!(!gone(child) && !gone(grandchild), "left behind by the shim");
+    let out = env.run("orc-cleanup", &["--force", "--json", "7"]);
+    let done: serde_json::Value = serde_json::from_str(assert_ok(&out).trim()).unwrap();
+    assert_eq!(done["stopped"], true, "{done}");
+    assert!(gone(child) && gone(grandchild), "{done}");
+    assert!(!cg.exists(), "orc-cleanup removed {}", cg.display());
+    env.assert_no_processes();
+}

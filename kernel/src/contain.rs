@@ -23,7 +23,8 @@ pub use cgroup::Cgroup;
 pub use table::{Entry, Table, environ_has};
 
 use crate::error::{Error, Result};
-use crate::liveness::ProcessId;
+use crate::ids::{Issue, Kind};
+use crate::liveness::{Liveness, ProcessId};
 use crate::procdir::{Proc, ShimIds};
 
 /// The environment variable that tags every process of a worker.
@@ -51,6 +52,12 @@ impl Mode {
                 .hint("ORC_CONTAIN is auto, cgroup or group")),
         }
     }
+}
+
+/// The name of the cgroup leaf the shim `shim` makes for its worker
+/// `kind`-`issue` (unique on the host while the shim lives).
+pub fn cgroup_name(kind: Kind, issue: Issue, shim: i32) -> String {
+    format!("{kind}-{issue}-{shim}")
 }
 
 /// The value of the tag for the shim `shim`: `ORC_SHIM_ID=<pid>.<start>`.
@@ -158,6 +165,8 @@ pub fn stop_worker(proc: &Proc, ids: &ShimIds, patience: Duration) -> Vec<i32> {
     // kills every process of it on its node).
     if let Some(job) = proc.slurm_job() {
         let _ = crate::slurm::cancel(job, None);
+    } else if drained(proc, ids) {
+        return Vec::new();
     }
     let cgroup = proc.cgroup().as_deref().and_then(Cgroup::existing);
     let tag = tag_entry(ids.shim);
@@ -197,6 +206,22 @@ pub fn stop_worker(proc: &Proc, ids: &ShimIds, patience: Duration) -> Vec<i32> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Whether the shim verifiably drained its worker: the shim is dead and
+/// the cgroup it recorded is gone. A shim removes its cgroup only once it
+/// has no child left (shim/reap.rs: a child subreaper, it ends up the
+/// parent of every descendant of the agent), so nothing of the worker is
+/// left and the process table need not be read. A shim killed before that
+/// leaves its cgroup in place; a worker without one (`ORC_CONTAIN=group`,
+/// or an agent that could not enter it) has no record of one. Both get
+/// the sweep.
+fn drained(proc: &Proc, ids: &ShimIds) -> bool {
+    let name = cgroup_name(proc.kind(), proc.issue(), ids.shim.pid);
+    ids.shim.liveness() == Liveness::Dead
+        && proc
+            .cgroup()
+            .is_some_and(|path| Cgroup::removed(&path, &name))
 }
 
 /// The memory of a running worker's processes, in KiB: the cgroup's

@@ -218,6 +218,13 @@ impl Proc {
         write_atomic(&self.dir.join("cgroup"), text.as_bytes(), 0o600)
     }
 
+    /// Record that the worker has no cgroup (its agent could not enter
+    /// the one recorded).
+    pub fn clear_cgroup(&self) -> Result<()> {
+        let _guard = self.guard()?;
+        write_atomic(&self.dir.join("cgroup"), b"", 0o600)
+    }
+
     /// Whether the shim lives: `Unknown` when there is no shim.pid, or it
     /// cannot be read.
     pub fn shim_liveness(&self) -> Liveness {

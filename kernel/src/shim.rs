@@ -182,7 +182,7 @@ pub fn run(ctx: &Context, opts: &Options) -> Result<i32> {
     let opts = submitted.as_ref().map_or(opts, |(srun, _)| srun);
 
     let mode = Mode::parse(config.get("ORC_CONTAIN").unwrap_or("auto"))?;
-    let name = format!("{}-{}-{}", opts.kind, opts.issue, me.pid);
+    let name = contain::cgroup_name(opts.kind, opts.issue, me.pid);
     let mut container = match Container::new(mode, &name) {
         Ok(c) => c,
         Err(e) => {
@@ -387,6 +387,9 @@ fn start_contained(
     match first {
         Ok(child) => Ok(child),
         Err(e) if mode == Mode::Auto => {
+            // No longer a record of a cgroup: this agent has none, and the
+            // sweep is what finds its processes (contain::stop_worker).
+            launch.proc.clear_cgroup()?;
             container.fall_back(format!("could not enter the cgroup: {e}"));
             start_agent(launch, None)
         }

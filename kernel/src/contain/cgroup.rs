@@ -5,7 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -54,6 +54,21 @@ impl Cgroup {
             .then(|| Cgroup {
                 path: path.to_path_buf(),
             })
+    }
+
+    /// Whether `path` names the leaf `name` orc made under the cgroup v2
+    /// mount, and it is gone: removed once empty by whoever drained it (or
+    /// by a reboot). A path that is not such a leaf is never "removed".
+    pub fn removed(path: &Path, name: &str) -> bool {
+        let plain = path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        let leaf = path.file_name().and_then(|n| n.to_str()) == Some(&format!("{PREFIX}{name}"));
+        plain
+            && leaf
+            && mount_point().is_some_and(|mount| path.starts_with(mount))
+            && matches!(std::fs::symlink_metadata(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound)
     }
 
     /// The directory.
