@@ -55,6 +55,11 @@ impl FileLock {
         if let Some(dir) = path.parent() {
             ensure_private_dir(dir)?;
         }
+        Self::open_in_place(path).map_err(|e| crate::fsutil::open_error("open lock file", path, e))
+    }
+
+    /// Open (or create) the lock file in its directory as it is.
+    fn open_in_place(path: &Path) -> std::io::Result<File> {
         OpenOptions::new()
             .read(true)
             .write(true)
@@ -63,7 +68,6 @@ impl FileLock {
             .mode(0o600)
             .custom_flags(crate::fsutil::NOFOLLOW)
             .open(path)
-            .map_err(|e| crate::fsutil::open_error("open lock file", path, e))
     }
 
     /// Wait for the exclusive lock on `path` (created if missing), at most
@@ -108,15 +112,7 @@ impl FileLock {
     /// lock held elsewhere is [`Standing::Busy`] at once; with `wait` true,
     /// it is waited for as long as [`FileLock::exclusive`] waits.
     pub fn standing(path: &Path, wait: bool) -> Result<Standing> {
-        let file = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(crate::fsutil::NOFOLLOW)
-            .open(path)
-        {
+        let file = match Self::open_in_place(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Standing::Gone),
             Err(e) => return Err(crate::fsutil::open_error("open lock file", path, e)),
