@@ -129,9 +129,9 @@ impl Proc {
     }
 
     /// The proc lock serialising writers of this directory. Taking it never
-    /// makes the directory: once `orc-ctl gc` or a cleanup has removed it
-    /// (under this lock), a late writer is told the worker is gone instead
-    /// of leaving a ghost directory behind.
+    /// makes the directory: once it is removed (`orc-ctl gc` removes a
+    /// launch under this lock), a late writer is told the worker is gone
+    /// instead of leaving a ghost directory behind.
     pub fn guard(&self) -> Result<FileLock> {
         match FileLock::standing(&self.lock_path(), true)? {
             Standing::Locked(guard) => Ok(guard),
