@@ -289,3 +289,29 @@ fn cleanup_stops_a_tagged_process_that_left_the_cgroup_of_a_killed_shim() {
         cleanup_stops_what_a_killed_shim_left("cgroup", Escape::LeaveTheCgroup);
     }
 }
+
+/// A worker resumed without a cgroup after an attempt in one: the earlier
+/// attempt's cgroup is no longer on record (a removed cgroup on record
+/// would tell orc-cleanup the shim drained).
+#[test]
+fn a_resume_without_a_cgroup_leaves_none_of_the_earlier_one_on_record() {
+    if !cgroups_writable() {
+        return;
+    }
+    let env = Life::new();
+    env.issue(7, "crash");
+    env.spawn_cmd(env.tool("orc-spawn").env("ORC_CONTAIN", "cgroup").arg("7"));
+    assert_eq!(env.watch_one(7)["result"], "crashed");
+    env.wait_until_settled(7);
+    let first = env.proc(7, Kind::Worker).cgroup().expect("on record");
+    assert!(!first.exists(), "the shim removed {}", first.display());
+    env.spawn_cmd(
+        env.tool("orc-spawn")
+            .env("ORC_CONTAIN", "group")
+            .args(["--resume", "7"]),
+    );
+    assert_eq!(env.watch_one(7)["result"], "crashed");
+    assert_eq!(env.proc(7, Kind::Worker).cgroup(), None);
+    env.cleanup(7, &["--force"]);
+    env.assert_no_processes();
+}

@@ -376,6 +376,11 @@ fn start_contained(
     mode: Mode,
 ) -> Result<std::process::Child> {
     let Some(cgroup) = &container.cgroup else {
+        // An earlier attempt's cgroup, still on record, would speak for an
+        // agent it never held (contain::stop_worker reads it).
+        if launch.proc.cgroup().is_some() {
+            launch.proc.clear_cgroup()?;
+        }
         return start_agent(launch, None);
     };
     launch.proc.write_cgroup(cgroup.path())?;
