@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 
 use common::life::{Life, Spawned, gone, wait_gone};
 use common::{PATIENCE, assert_fails, assert_ok, wait_until};
@@ -26,12 +26,17 @@ use orc_kernel::record::{Outcome, State};
 
 /// Whether this machine lets the tests make a cgroup v2 leaf; when it does
 /// not, say so once and skip (a failure under CI).
+/// (Probed once: the tests of this file run at once, and one probe's
+/// leaf would be in another's way.)
 fn cgroups_writable() -> bool {
-    match Cgroup::create(&format!("probe-{}", std::process::id())) {
-        Ok(c) => {
-            c.remove();
-            true
-        }
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    let probe = PROBE.get_or_init(|| {
+        Cgroup::create(&format!("probe-{}", std::process::id()))
+            .map(|c| c.remove())
+            .map_err(|e| e.to_string())
+    });
+    match probe {
+        Ok(()) => true,
         Err(e) if std::env::var_os("CI").is_some() => panic!("no writable cgroup v2 under CI: {e}"),
         Err(e) => {
             eprintln!("skipped: no writable cgroup v2 here ({e})");
