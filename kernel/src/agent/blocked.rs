@@ -14,11 +14,7 @@ pub fn looks_blocked(output_tail: &str) -> bool {
 /// says it (`permission denied: Bash`), or the prompt on screen; `None`
 /// when it is not blocked. One line of at most 200 characters.
 pub fn blocked_reason(output_tail: &str) -> Option<String> {
-    let lines: Vec<&str> = output_tail
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = super::prompt::agent_lines(output_tail).collect();
     let reason = lines.iter().rev().take(5).find_map(|line| {
         if line.starts_with('{') {
             return json_blocked(line, &lines);

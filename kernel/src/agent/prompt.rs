@@ -124,14 +124,35 @@ pub fn looks_throttled(exit_code: Option<i32>, output_tail: &str) -> bool {
         Some(0) => return false,
         _ => {}
     }
-    output_tail
-        .lines()
+    agent_lines(output_tail)
         .rev()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
         .take(10)
         .filter(|line| !is_model_text(line))
         .any(|line| limit_message(&line.to_lowercase()))
+}
+
+/// The non-empty lines of a worker's log that are not orc's own: the
+/// tools' `[<time>] orc-<tool>: …` lines carry pids, paths and phases,
+/// never an agent's words (a shim pid of 429 is not a rate limit).
+pub(super) fn agent_lines(log: &str) -> impl DoubleEndedIterator<Item = &str> {
+    log.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !is_orc_line(line))
+}
+
+/// `[2026-12-05T02:14:29.429Z] orc-shim: started …`
+fn is_orc_line(line: &str) -> bool {
+    let Some((stamp, rest)) = line.split_once("] ") else {
+        return false;
+    };
+    let Some((who, _)) = rest.split_once(": ") else {
+        return false;
+    };
+    stamp.starts_with('[')
+        && !stamp.contains(' ')
+        && who
+            .strip_prefix("orc-")
+            .is_some_and(|tool| !tool.is_empty() && tool.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// A stream-json event that carries model or tool text rather than the CLI's

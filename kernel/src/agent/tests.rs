@@ -483,6 +483,24 @@ fn throttle_detection() {
         Some(1),
         "took 4291 ms, cost 0.429, id a429b, session 4c1a-4290"
     ));
+    // orc's own lines in the log are not the agent's words: a shim or an
+    // agent whose pid is 429 is not a rate limit.
+    let ours = concat!(
+        "[2026-12-05T02:14:29.101Z] orc-shim: started fake-agent (pid 429, nice 10); ",
+        "contained in cgroup /sys/fs/cgroup/orc-worker-7-429\n",
+        "[2026-12-05T02:14:29.311Z] orc-state: RUNNING phase1: rate limit the API\n",
+    );
+    assert!(!looks_throttled(Some(137), ours));
+    let theirs = format!("{ours}Error: Rate limit exceeded\n");
+    assert!(looks_throttled(Some(1), &theirs));
+}
+
+#[test]
+fn orc_s_own_log_lines_are_not_a_permission_prompt() {
+    let ours = "[2026-12-05T02:14:29.311Z] orc-state: WAITING Do you want to proceed?\n";
+    assert_eq!(blocked_reason(ours), None);
+    let theirs = format!("{ours}Do you want to proceed?\n");
+    assert!(blocked_reason(&theirs).is_some());
 }
 
 #[test]
