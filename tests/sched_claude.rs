@@ -15,9 +15,10 @@
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
 mod sched_env;
+#[path = "support/world.rs"]
+mod world;
 
 use std::fs;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -40,23 +41,6 @@ fn script(body: &Value) -> Option<Reply> {
         1 => Reply::Bash("orc-notify ci-passed \"scheduled: committed\"".into()),
         _ => Reply::Text("Reported.".into()),
     })
-}
-
-/// The `claude` CLI, or None with one line (a failure under CI).
-fn claude() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("claude"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-            "`claude` is not on PATH under CI: .ci/run installs it"
-        );
-        eprintln!("skipped: `claude` is not on PATH (npm install -g @anthropic-ai/claude-code)");
-    }
-    found
 }
 
 /// A world whose repository has issue 1 labelled `ready` and whose HOME
@@ -105,7 +89,7 @@ fn world(claude: &std::path::Path, api: &MockApi) -> Env {
 /// reach the mock as orc:worker in its worktree, and the run reports the
 /// worker's `ci-passed`.
 fn runs_a_real_worker(tool: &str, when: &[&str]) {
-    let Some(claude) = claude() else {
+    let Some(claude) = world::claude() else {
         return;
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
